@@ -1,0 +1,43 @@
+"""`filteropt` entry point: dispatch to sub-commands, turn user errors into one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from filteropt import __version__
+from filteropt.cli import demo_cmd, vmaf_cmd
+from filteropt.errors import FilteroptError
+
+SUBCOMMANDS = (vmaf_cmd, demo_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="filteropt", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"filteropt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except FilteroptError as exc:
+        print(f"filteropt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("filteropt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Writing result files safely: write to a temporary file beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from filteropt.errors import FilteroptError
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise a clear error now, before long work, if `path` cannot be written later."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise FilteroptError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise FilteroptError(f"cannot write {path}: folder {folder} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success rename it onto `path`, else remove it."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise FilteroptError(f"cannot write {path}: {exc.strerror}; choose a writable location") from None
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    """Write `data` as indented JSON, atomically."""
+    with atomic_write(path) as f:
+        f.write(json.dumps(data, indent=2) + "\n")

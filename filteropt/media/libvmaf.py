@@ -1,0 +1,112 @@
+"""Run libvmaf (through ffmpeg's libvmaf filter) and return its per-frame features and scores."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from filteropt.errors import FilteroptError
+from filteropt.media.ffmpeg import require_filters, run_ffmpeg
+from filteropt.media.frames import RAW_PIX_FMTS, parse_size, write_y4m
+
+# libvmaf built-in model versions filteropt knows; the float one uses libvmaf's float extractors.
+LIBVMAF_MODELS = ("vmaf_v0.6.1", "vmaf_v0.6.1neg", "vmaf_4k_v0.6.1", "vmaf_float_v0.6.1")
+
+FEATURE_KEYS = ("adm2", "motion2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3")
+
+
+@dataclass
+class LibvmafResult:
+    """Per-frame output of one libvmaf run: `frames[i]` maps names like 'vmaf', 'adm2' to floats."""
+
+    model: str
+    clip: bool
+    frames: list[dict[str, float]]
+    version: str = ""
+    command: list[str] = field(default_factory=list)
+
+    def column(self, key: str) -> torch.Tensor:
+        """One metric over all frames, as a float64 tensor."""
+        return torch.tensor([f[key] for f in self.frames], dtype=torch.float64)
+
+
+def _normalise_key(key: str) -> str:
+    """'integer_adm2_egl_1' -> 'adm2', 'float_vif_scale0' -> 'vif_scale0'."""
+    key = re.sub(r"^(integer|float)_", "", key)
+    return re.sub(r"_egl_[0-9.]+$", "", key)
+
+
+def _input_args(path: Path, raw: tuple[str, str] | None) -> list[str]:
+    if raw is None:
+        return ["-i", str(path)]
+    size, pix_fmt = raw
+    if pix_fmt not in RAW_PIX_FMTS or pix_fmt.startswith("gray"):
+        raise FilteroptError(f"libvmaf needs a yuv pixel format, not {pix_fmt!r}")
+    width, height = parse_size(size)
+    return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{width}x{height}", "-i", str(path)]
+
+
+def libvmaf_on_files(
+    ref: str | Path,
+    dis: str | Path,
+    model: str = "vmaf_v0.6.1",
+    clip: bool = True,
+    *,
+    ref_raw: tuple[str, str] | None = None,
+    dis_raw: tuple[str, str] | None = None,
+    psnr: bool = False,
+    threads: int = 0,
+) -> LibvmafResult:
+    """Run libvmaf with `model` on two videos; `*_raw=(size, pix_fmt)` for raw .yuv inputs."""
+    if model not in LIBVMAF_MODELS:
+        raise FilteroptError(f"unknown libvmaf model {model!r}; use one of {', '.join(LIBVMAF_MODELS)}")
+    require_filters("libvmaf")
+    with tempfile.TemporaryDirectory(prefix="filteropt-libvmaf-") as tmp:
+        log = Path(tmp) / "vmaf.json"
+        model_opt = f"version={model}" + ("" if clip else r"\:disable_clip=true")
+        options = [f"model='{model_opt}'", "log_fmt=json", f"log_path='{log}'", f"n_threads={threads}"]
+        if psnr:
+            options.append("feature='name=psnr'")
+        graph = (
+            "[0:v]setpts=PTS-STARTPTS[dis];[1:v]setpts=PTS-STARTPTS[ref];"
+            f"[dis][ref]libvmaf={':'.join(options)}"
+        )
+        args = [*_input_args(Path(dis), dis_raw), *_input_args(Path(ref), ref_raw),
+                "-lavfi", graph, "-f", "null", "-"]
+        proc_cmd = ["ffmpeg", *args]
+        run_ffmpeg(args)
+        try:
+            log_data = json.loads(log.read_text())
+        except (OSError, ValueError) as exc:
+            raise FilteroptError(f"libvmaf wrote no readable log ({exc})") from None
+    frames = []
+    for entry in log_data.get("frames", []):
+        metrics = {}
+        for key, value in entry["metrics"].items():
+            if key.startswith("VMAF_"):
+                continue
+            metrics[_normalise_key(key)] = float(value)
+        frames.append(metrics)
+    return LibvmafResult(model, clip, frames, str(log_data.get("version", "")), proc_cmd)
+
+
+def libvmaf_on_tensors(
+    ref: torch.Tensor,
+    dis: torch.Tensor,
+    model: str = "vmaf_v0.6.1",
+    clip: bool = True,
+    bit_depth: int = 8,
+    **kwargs,
+) -> LibvmafResult:
+    """Run libvmaf on luma tensors [N,1,H,W] of code values (rounded, written as yuv444 y4m)."""
+    with tempfile.TemporaryDirectory(prefix="filteropt-frames-") as tmp:
+        ref_path, dis_path = os.path.join(tmp, "ref.y4m"), os.path.join(tmp, "dis.y4m")
+        write_y4m(ref_path, ref, bit_depth)
+        write_y4m(dis_path, dis, bit_depth)
+        return libvmaf_on_files(ref_path, dis_path, model, clip, **kwargs)

@@ -1,0 +1,40 @@
+"""libvmaf's float motion feature: mean absolute difference of blurred consecutive reference frames."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# libvmaf's 5-tap Gaussian used to blur frames before differencing
+MOTION_TAPS = (0.054488685, 0.244201342, 0.402619947, 0.244201342, 0.054488685)
+
+
+def motion_blur(frames: torch.Tensor) -> torch.Tensor:
+    """Blur [N,1,H,W] frames with the 5-tap kernel, vertical then horizontal, mirrored borders."""
+    taps = torch.tensor(MOTION_TAPS, dtype=frames.dtype, device=frames.device)
+    x = F.pad(frames - 128.0, (0, 0, 2, 2), mode="reflect")
+    x = F.conv2d(x, taps.view(1, 1, 5, 1))
+    x = F.pad(x, (2, 2, 0, 0), mode="reflect")
+    return F.conv2d(x, taps.view(1, 1, 1, 5))
+
+
+def motion_scores(ref: torch.Tensor) -> torch.Tensor:
+    """Per-frame `motion`: 0 for frame 0, else mean |blur(ref[i]) - blur(ref[i-1])|. Shape [N]."""
+    blurred = motion_blur(ref)
+    diff = (blurred[1:] - blurred[:-1]).abs()
+    sad = diff.sum(dim=(1, 2, 3), dtype=torch.float64) / diff[0].numel() if len(diff) else diff.new_zeros(0)
+    zero = torch.zeros(1, dtype=sad.dtype, device=ref.device)
+    return torch.cat([zero, sad]).to(ref.dtype)
+
+
+def motion2_from_motion(motion: torch.Tensor) -> torch.Tensor:
+    """`motion2[i] = min(motion[i], motion[i+1])`, and `motion[last]` for the last frame."""
+    if motion.shape[0] < 2:
+        return motion.clone()
+    return torch.cat([torch.minimum(motion[:-1], motion[1:]), motion[-1:]])
+
+
+def motion_features(ref: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{'motion': [N], 'motion2': [N]} of a clip of reference frames [N,1,H,W] in order."""
+    motion = motion_scores(ref)
+    return {"motion": motion, "motion2": motion2_from_motion(motion)}
