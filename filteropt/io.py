@@ -22,14 +22,23 @@ def check_writable(path: str | Path) -> None:
         raise FilteroptError(f"cannot write {path}: folder {folder} is not writable")
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on success rename it onto `path`, else remove it."""
+def temp_file_beside(path: str | Path) -> tuple[int, str]:
+    """(fd, name) of a new temporary file in `path`'s folder, with the permissions of a normal file."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
         raise FilteroptError(f"cannot write {path}: {exc.strerror}; choose a writable location") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; results are ordinary files
+    return fd, tmp
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success rename it onto `path`, else remove it."""
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f

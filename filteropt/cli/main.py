@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from filteropt import __version__
-from filteropt.cli import demo_cmd, vmaf_cmd
+from filteropt.cli import apply_cmd, demo_cmd, export_cmd, vmaf_cmd
 from filteropt.errors import FilteroptError
 
-SUBCOMMANDS = (vmaf_cmd, demo_cmd)
+SUBCOMMANDS = (vmaf_cmd, demo_cmd, export_cmd, apply_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
