@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 # photographs inside the scikit-image wheel (no download)
-SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "camera",
-                 "brick", "grass", "gravel", "hubble_deep_field")
+SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "camera",
+                 "brick", "grass", "gravel", "hubble_deep_field", "moon", "coins")
 
 
 @functools.lru_cache(maxsize=None)
@@ -20,7 +20,10 @@ def photo_luma(name: str) -> torch.Tensor:
 
     if name not in SAMPLE_PHOTOS:
         raise ValueError(f"unknown sample photo {name!r}; choose from {', '.join(SAMPLE_PHOTOS)}")
-    image = np.asarray(getattr(data, name)(), dtype=np.float64)
+    image = getattr(data, name)()
+    if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
+        image = image[0]
+    image = np.asarray(image, dtype=np.float64)
     if image.ndim == 3:
         image = image[..., :3] @ np.array([0.299, 0.587, 0.114])
     # limited-range video luma, as an encoder would see it

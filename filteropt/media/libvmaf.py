@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +37,17 @@ class LibvmafResult:
         return torch.tensor([f[key] for f in self.frames], dtype=torch.float64)
 
 
-def _normalise_key(key: str) -> str:
-    """'integer_adm2_egl_1' -> 'adm2', 'float_vif_scale0' -> 'vif_scale0'."""
-    key = re.sub(r"^(integer|float)_", "", key)
-    return re.sub(r"_egl_[0-9.]+$", "", key)
+def _normalise_keys(metrics: dict[str, float]) -> dict[str, float]:
+    """Log keys named like the float model's: 'integer_adm2' -> 'adm2', 'integer_adm2_egl_1' -> 'adm2'.
+
+    A gain-limited key keeps its '_egl_1' suffix when the plain feature is logged too.
+    """
+    plain = {re.sub(r"^(integer|float)_", "", k): float(v) for k, v in metrics.items() if not k.startswith("VMAF_")}
+    out = {}
+    for key, value in plain.items():
+        base = re.sub(r"_egl_[0-9.]+$", "", key)
+        out[key if base in plain and base != key else base] = value
+    return out
 
 
 def _input_args(path: Path, raw: tuple[str, str] | None) -> list[str]:
@@ -61,9 +69,13 @@ def libvmaf_on_files(
     ref_raw: tuple[str, str] | None = None,
     dis_raw: tuple[str, str] | None = None,
     psnr: bool = False,
+    features: Sequence[str] = (),
     threads: int = 0,
 ) -> LibvmafResult:
-    """Run libvmaf with `model` on two videos; `*_raw=(size, pix_fmt)` for raw .yuv inputs."""
+    """Run libvmaf with `model` on two videos; `*_raw=(size, pix_fmt)` for raw .yuv inputs.
+
+    `features`: extra feature extractors with options, e.g. 'float_vif:vif_enhn_gain_limit=1.0'.
+    """
     if model not in LIBVMAF_MODELS:
         raise FilteroptError(f"unknown libvmaf model {model!r}; use one of {', '.join(LIBVMAF_MODELS)}")
     require_filters("libvmaf")
@@ -71,8 +83,9 @@ def libvmaf_on_files(
         log = Path(tmp) / "vmaf.json"
         model_opt = f"version={model}" + ("" if clip else r"\:disable_clip=true")
         options = [f"model='{model_opt}'", "log_fmt=json", f"log_path='{log}'", f"n_threads={threads}"]
-        if psnr:
-            options.append("feature='name=psnr'")
+        extra = [*features, *(["psnr"] if psnr else [])]
+        if extra:
+            options.append("feature='" + "|".join("name=" + f.replace(":", r"\:") for f in extra) + "'")
         graph = (
             "[0:v]setpts=PTS-STARTPTS[dis];[1:v]setpts=PTS-STARTPTS[ref];"
             f"[dis][ref]libvmaf={':'.join(options)}"
@@ -87,12 +100,7 @@ def libvmaf_on_files(
             raise FilteroptError(f"libvmaf wrote no readable log ({exc})") from None
     frames = []
     for entry in log_data.get("frames", []):
-        metrics = {}
-        for key, value in entry["metrics"].items():
-            if key.startswith("VMAF_"):
-                continue
-            metrics[_normalise_key(key)] = float(value)
-        frames.append(metrics)
+        frames.append(_normalise_keys(entry["metrics"]))
     return LibvmafResult(model, clip, frames, str(log_data.get("version", "")), proc_cmd)
 
 
