@@ -79,9 +79,9 @@ def test_bad_inputs(pair, tmp_path, small_clip):
     junk.write_text("not a video")
     _assert_one_line_error(run_cli("vmaf", ref, str(junk)), "cannot read")
     tiny = tmp_path / "tiny.y4m"
-    write_y4m(tiny, small_clip[:, :, :20, :20])
+    write_y4m(tiny, small_clip[:, :, :12, :12])
     _assert_one_line_error(run_cli("vmaf", str(tiny), str(tiny)), "too small")
-    _assert_one_line_error(run_cli("vmaf", ref, ref, env={"FILTEROPT_FFMPEG": str(tmp_path / "nope")}),
+    _assert_one_line_error(run_cli("vmaf", ref, ref, "--libvmaf", env={"FILTEROPT_FFMPEG": str(tmp_path / "nope")}),
                            "FILTEROPT_FFMPEG")
     _assert_one_line_error(run_cli("vmaf", ref, ref, "--json", str(tmp_path / "no" / "dir.json")),
                            "does not exist")

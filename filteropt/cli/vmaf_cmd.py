@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clip", action="store_true", help="do not clip scores to [0, 100]")
     p.add_argument("--libvmaf", action="store_true", help="also run libvmaf with the same model and show the difference")
     p.add_argument("--json", metavar="PATH", help="write per-frame and pooled scores as JSON")
+    p.add_argument("--mode", choices=("float", "exact"), default="float",
+                   help="float: libvmaf's float extractors (default); exact: libvmaf's default integer path")
     p.add_argument("--device", default="cpu", help="torch device for our metric (cpu, cuda, ...)")
     p.set_defaults(run=run)
 
@@ -30,14 +32,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json)
     report = compare_videos(args.ref, args.dis, size=args.size, pix_fmt=args.pix_fmt, model=args.model,
-                            clip=not args.no_clip, with_libvmaf=args.libvmaf, device=args.device,
+                            clip=not args.no_clip, with_libvmaf=args.libvmaf, device=args.device, mode=args.mode,
                             progress=True)
     header = f"{'frame':>5} {'vmaf':>10} {'adm2':>8} {'motion2':>8} " + " ".join(
         f"{'vif' + str(s):>8}" for s in range(4))
     ref_frames = report.libvmaf.frames if report.libvmaf else None
     if ref_frames:
         header += f" {'libvmaf':>10} {'delta':>9}"
-    print(f"model {report.model}, {'clipped' if report.clip else 'unclipped'}")
+    print(f"model {report.model}, {report.mode} mode, {'clipped' if report.clip else 'unclipped'}")
     print(header)
     for i, f in enumerate(report.frames):
         line = (f"{i:>5} {f['vmaf']:>10.4f} {f['adm2']:>8.5f} {f['motion2']:>8.4f} "

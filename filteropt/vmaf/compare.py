@@ -9,8 +9,8 @@ from tqdm import tqdm
 
 from filteropt.errors import FilteroptError
 from filteropt.media import LibvmafResult, LumaVideo, libvmaf_on_tensors, read_luma
-from filteropt.vmaf.motion import motion2_from_motion, motion_scores
-from filteropt.vmaf.vmaf import VMAF, check_frames
+from filteropt.vmaf.motion import motion2_from_motion
+from filteropt.vmaf.vmaf import VMAF, check_frames, motion_features_for
 
 # the per-frame keys of the JSON report, a stable contract
 REPORT_KEYS = ("vmaf", "adm2", "motion2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3")
@@ -24,6 +24,7 @@ class VmafReport:
     clip: bool
     frames: list[dict[str, float]]
     libvmaf: LibvmafResult | None = None
+    mode: str = "float"
 
     @property
     def pooled(self) -> float:
@@ -39,6 +40,7 @@ class VmafReport:
 
         out = block(self.frames)
         out["clip"] = self.clip
+        out["mode"] = self.mode
         if self.libvmaf is not None:
             out["libvmaf"] = block(self.libvmaf.frames)
         return out
@@ -71,13 +73,13 @@ def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 
     n = ref.shape[0]
     parts: list[dict[str, torch.Tensor]] = []
     motion = []
-    for start in tqdm(range(0, n, chunk), desc="vmaf", unit="chunk", disable=not progress):
+    for start in tqdm(range(0, n, chunk), desc="vmaf", unit="chunk", disable=None if progress else True):
         r = ref[start:start + chunk].to(device)
         d = dis[start:start + chunk].to(device)
         parts.append(metric.features(r, d))
         # motion needs the previous frame: recompute it over the chunk plus one frame of overlap
         prev = ref[start - 1:start + chunk].to(device) if start else r
-        m = motion_scores(prev / (1 << (metric.bit_depth - 8)))
+        m = motion_features_for(prev, metric.bit_depth, metric.mode)["motion"]
         motion.append(m[1:] if start else m)
     features = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     features["motion"] = torch.cat(motion)
@@ -91,12 +93,12 @@ def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 
 
 def compare_videos(ref_path: str, dis_path: str, *, size: str | None = None, pix_fmt: str | None = None,
                    model: str = "vmaf_v0.6.1", clip: bool = True, with_libvmaf: bool = False,
-                   device: str = "cpu", progress: bool = False) -> VmafReport:
+                   device: str = "cpu", mode: str = "float", progress: bool = False) -> VmafReport:
     """Our VMAF of `dis_path` against `ref_path`, and libvmaf's for the same model if asked."""
     ref, dis = load_pair(ref_path, dis_path, size, pix_fmt)
-    metric = VMAF(model, clip=clip, bit_depth=ref.bit_depth).to(device)
+    metric = VMAF(model, clip=clip, bit_depth=ref.bit_depth, mode=mode).to(device)
     frames = score_clip(metric, ref.frames, dis.frames, progress=progress)
     reference = None
     if with_libvmaf:
         reference = libvmaf_on_tensors(ref.frames, dis.frames, model, clip, bit_depth=ref.bit_depth)
-    return VmafReport(metric.model_name, clip, frames, reference)
+    return VmafReport(metric.model_name, clip, frames, reference, mode)

@@ -8,13 +8,22 @@ import torch
 from torch import nn
 
 from filteropt.errors import FilteroptError
+from filteropt.vmaf.adm import MIN_SIZE as ADM_MIN_SIZE
 from filteropt.vmaf.adm import adm_features
+from filteropt.vmaf.integer_adm import integer_adm_features
+from filteropt.vmaf.integer_motion import integer_motion_features
+from filteropt.vmaf.integer_vif import integer_vif_features
 from filteropt.vmaf.motion import motion_features
 from filteropt.vmaf.svm import SvrModel
+from filteropt.vmaf.vif import MIN_SIZE as VIF_MIN_SIZE
 from filteropt.vmaf.vif import vif_features
 
+# "float": libvmaf's float extractors (smooth, the training default); "exact": libvmaf's default
+# integer extractors in the forward pass, the float mode's derivatives in the backward pass
+MODES = ("float", "exact")
+
 # the smallest frame libvmaf's float extractors accept here (the 4-scale ADM/VIF pyramids need it)
-MIN_SIZE = 32
+MIN_SIZE = max(ADM_MIN_SIZE, VIF_MIN_SIZE)
 
 
 @dataclass
@@ -46,23 +55,44 @@ def check_frames(ref: torch.Tensor, dis: torch.Tensor) -> None:
         )
 
 
+def _straight_through(exact: torch.Tensor, smooth: torch.Tensor) -> torch.Tensor:
+    """`exact` in the forward pass, the gradient of `smooth` in the backward pass."""
+    return smooth + (exact.to(smooth.dtype) - smooth).detach()
+
+
+def motion_features_for(ref: torch.Tensor, bit_depth: int = 8, mode: str = "float") -> dict[str, torch.Tensor]:
+    """{'motion', 'motion2'} [N] of reference code values, by libvmaf's float or integer extractor."""
+    if mode == "exact":
+        exact = integer_motion_features(ref, bit_depth)
+        return {k: v.to(ref.dtype) for k, v in exact.items()}
+    return motion_features(ref / float(1 << (bit_depth - 8)))
+
+
 def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
                   adm_enhn_gain_limit: float = 100.0, vif_enhn_gain_limit: float = 100.0,
-                  ) -> dict[str, torch.Tensor]:
+                  mode: str = "float") -> dict[str, torch.Tensor]:
     """All VMAF features of a clip: adm2, adm_scale0..3, motion, motion2, vif_scale0..3, each [N].
 
     `ref`, `dis`: luma code values [N,1,H,W], frames in order (motion uses the reference only).
-    10-bit values are divided by 4, as libvmaf does for its float features.
+    Float mode divides 10-bit values by 4, as libvmaf does for its float features. Exact mode
+    rounds frames to codes and reproduces libvmaf's integer extractors in the forward pass, with
+    the float mode's gradients.
     """
     check_frames(ref, dis)
     if bit_depth not in (8, 10):
         raise FilteroptError(f"unsupported bit depth {bit_depth}; use 8 or 10")
-    if bit_depth != 8:
-        scale = float(1 << (bit_depth - 8))
-        ref, dis = ref / scale, dis / scale
-    features = dict(adm_features(ref, dis, enhn_gain_limit=adm_enhn_gain_limit))
-    features.update(vif_features(ref, dis, enhn_gain_limit=vif_enhn_gain_limit))
-    features.update(motion_features(ref))
+    if mode not in MODES:
+        raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
+    scale = float(1 << (bit_depth - 8))
+    features = dict(adm_features(ref / scale, dis / scale, enhn_gain_limit=adm_enhn_gain_limit))
+    features.update(vif_features(ref / scale, dis / scale, enhn_gain_limit=vif_enhn_gain_limit))
+    if mode == "exact":
+        peak = (1 << bit_depth) - 1
+        ref_codes, dis_codes = ref.detach().round().clamp(0, peak), dis.detach().round().clamp(0, peak)
+        exact = integer_adm_features(ref_codes, dis_codes, bit_depth, adm_enhn_gain_limit)
+        exact.update(integer_vif_features(ref_codes, dis_codes, bit_depth, vif_enhn_gain_limit))
+        features = {k: _straight_through(exact[k], v) for k, v in features.items()}
+    features.update(motion_features_for(ref, bit_depth, mode))
     return features
 
 
@@ -71,15 +101,20 @@ class VMAF(nn.Module):
 
     `model`: vmaf_v0.6.1 (default), vmaf_v0.6.1neg (enhancement gain limits of 1) or
     vmaf_4k_v0.6.1, or a model JSON path. `clip`: clip scores to [0, 100] as libvmaf does by
-    default; off by default, the training setting. Input frames are luma code values,
+    default; off by default, the training setting. `mode`: "float" (libvmaf's float extractors,
+    the default) or "exact" (libvmaf's default integer path forward, float gradients backward). Input frames are luma code values,
     [N,1,H,W] for one clip or [B,N,1,H,W] for B clips, on any device, float32 or float64.
     """
 
-    def __init__(self, model: str = "vmaf_v0.6.1", clip: bool = False, bit_depth: int = 8):
+    def __init__(self, model: str = "vmaf_v0.6.1", clip: bool = False, bit_depth: int = 8,
+                 mode: str = "float"):
         super().__init__()
+        if mode not in MODES:
+            raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
         self.svr = SvrModel(model)
         self.clip = clip
         self.bit_depth = bit_depth
+        self.mode = mode
 
     @property
     def model_name(self) -> str:
@@ -92,7 +127,8 @@ class VMAF(nn.Module):
             per_clip = [self.features(r, d) for r, d in zip(ref, dis)]
             return {k: torch.stack([f[k] for f in per_clip]) for k in per_clip[0]}
         opts = self.svr.feature_options
-        return vmaf_features(ref, dis, self.bit_depth, opts.adm_enhn_gain_limit, opts.vif_enhn_gain_limit)
+        return vmaf_features(ref, dis, self.bit_depth, opts.adm_enhn_gain_limit, opts.vif_enhn_gain_limit,
+                             self.mode)
 
     def forward(self, ref: torch.Tensor, dis: torch.Tensor) -> VmafResult:
         features = self.features(ref, dis)
@@ -103,6 +139,6 @@ class VMAF(nn.Module):
 
 
 def vmaf(ref: torch.Tensor, dis: torch.Tensor, model: str = "vmaf_v0.6.1", clip: bool = False,
-         bit_depth: int = 8) -> VmafResult:
+         bit_depth: int = 8, mode: str = "float") -> VmafResult:
     """Functional form of :class:`VMAF` (loads the model each call; keep a module for training)."""
-    return VMAF(model, clip, bit_depth).to(ref.device)(ref, dis)
+    return VMAF(model, clip, bit_depth, mode).to(ref.device)(ref, dis)
