@@ -9,13 +9,23 @@ import torch.nn.functional as F
 MOTION_TAPS = (0.054488685, 0.244201342, 0.402619947, 0.244201342, 0.054488685)
 
 
+def _filter_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """The 5-tap kernel along `dim` with mirrored borders, as a sum of shifted copies.
+
+    (Shifted multiply-adds in tap order, like libvmaf; far faster on CPU than a 1-D conv2d.)
+    """
+    n = x.shape[dim]
+    pad = (0, 0, 2, 2) if dim == -2 else (2, 2, 0, 0)
+    padded = F.pad(x, pad, mode="reflect")
+    out = padded.narrow(dim, 0, n) * MOTION_TAPS[0]
+    for k in range(1, 5):
+        out = out + padded.narrow(dim, k, n) * MOTION_TAPS[k]
+    return out
+
+
 def motion_blur(frames: torch.Tensor) -> torch.Tensor:
     """Blur [N,1,H,W] frames with the 5-tap kernel, vertical then horizontal, mirrored borders."""
-    taps = torch.tensor(MOTION_TAPS, dtype=frames.dtype, device=frames.device)
-    x = F.pad(frames - 128.0, (0, 0, 2, 2), mode="reflect")
-    x = F.conv2d(x, taps.view(1, 1, 5, 1))
-    x = F.pad(x, (2, 2, 0, 0), mode="reflect")
-    return F.conv2d(x, taps.view(1, 1, 1, 5))
+    return _filter_axis(_filter_axis(frames - 128.0, -2), -1)
 
 
 def motion_scores(ref: torch.Tensor) -> torch.Tensor:

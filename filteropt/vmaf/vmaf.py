@@ -65,7 +65,7 @@ def motion_features_for(ref: torch.Tensor, bit_depth: int = 8, mode: str = "floa
     if mode == "exact":
         exact = integer_motion_features(ref, bit_depth)
         return {k: v.to(ref.dtype) for k, v in exact.items()}
-    return motion_features(ref / float(1 << (bit_depth - 8)))
+    return motion_features(ref if bit_depth == 8 else ref / 4.0)
 
 
 def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
@@ -83,9 +83,9 @@ def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
         raise FilteroptError(f"unsupported bit depth {bit_depth}; use 8 or 10")
     if mode not in MODES:
         raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
-    scale = float(1 << (bit_depth - 8))
-    features = dict(adm_features(ref / scale, dis / scale, enhn_gain_limit=adm_enhn_gain_limit))
-    features.update(vif_features(ref / scale, dis / scale, enhn_gain_limit=vif_enhn_gain_limit))
+    ref8, dis8 = (ref, dis) if bit_depth == 8 else (ref / 4.0, dis / 4.0)
+    features = dict(adm_features(ref8, dis8, enhn_gain_limit=adm_enhn_gain_limit))
+    features.update(vif_features(ref8, dis8, enhn_gain_limit=vif_enhn_gain_limit))
     if mode == "exact":
         peak = (1 << bit_depth) - 1
         ref_codes, dis_codes = ref.detach().round().clamp(0, peak), dis.detach().round().clamp(0, peak)
