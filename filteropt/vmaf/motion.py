@@ -30,11 +30,13 @@ def motion_blur(frames: torch.Tensor) -> torch.Tensor:
 
 def motion_scores(ref: torch.Tensor) -> torch.Tensor:
     """Per-frame `motion`: 0 for frame 0, else mean |blur(ref[i]) - blur(ref[i-1])|. Shape [N]."""
+    zero = torch.zeros(1, dtype=ref.dtype, device=ref.device)
+    if ref.shape[0] < 2:
+        return zero
     blurred = motion_blur(ref)
     diff = (blurred[1:] - blurred[:-1]).abs()
-    sad = diff.sum(dim=(1, 2, 3), dtype=torch.float64) / diff[0].numel() if len(diff) else diff.new_zeros(0)
-    zero = torch.zeros(1, dtype=sad.dtype, device=ref.device)
-    return torch.cat([zero, sad]).to(ref.dtype)
+    sad = diff.sum(dim=(1, 2, 3), dtype=torch.float64) / diff[0].numel()
+    return torch.cat([zero, sad.to(ref.dtype)])
 
 
 def motion2_from_motion(motion: torch.Tensor) -> torch.Tensor:
