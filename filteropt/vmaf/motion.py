@@ -19,7 +19,7 @@ def _filter_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
     padded = F.pad(x, pad, mode="reflect")
     out = padded.narrow(dim, 0, n) * MOTION_TAPS[0]
     for k in range(1, 5):
-        out = out + padded.narrow(dim, k, n) * MOTION_TAPS[k]
+        out = out.add_(padded.narrow(dim, k, n), alpha=MOTION_TAPS[k])
     return out
 
 

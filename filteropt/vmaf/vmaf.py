@@ -25,6 +25,9 @@ MODES = ("float", "exact")
 # the smallest frame libvmaf's float extractors accept here (the 4-scale ADM/VIF pyramids need it)
 MIN_SIZE = max(ADM_MIN_SIZE, VIF_MIN_SIZE)
 
+# frames are scored in chunks of about this many pixels
+CHUNK_PIXELS = 1920 * 1088
+
 
 @dataclass
 class VmafResult:
@@ -84,8 +87,15 @@ def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
     if mode not in MODES:
         raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
     ref8, dis8 = (ref, dis) if bit_depth == 8 else (ref / 4.0, dis / 4.0)
-    features = dict(adm_features(ref8, dis8, enhn_gain_limit=adm_enhn_gain_limit))
-    features.update(vif_features(ref8, dis8, enhn_gain_limit=vif_enhn_gain_limit))
+    # a few frames at a time (about one 1080p frame of pixels): faster on CPU caches, less memory
+    step = max(1, CHUNK_PIXELS // (ref.shape[-1] * ref.shape[-2]))
+    parts = []
+    for start in range(0, ref.shape[0], step):
+        r, d = ref8[start:start + step], dis8[start:start + step]
+        part = dict(adm_features(r, d, enhn_gain_limit=adm_enhn_gain_limit))
+        part.update(vif_features(r, d, enhn_gain_limit=vif_enhn_gain_limit))
+        parts.append(part)
+    features = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     if mode == "exact":
         peak = (1 << bit_depth) - 1
         ref_codes, dis_codes = ref.detach().round().clamp(0, peak), dis.detach().round().clamp(0, peak)
