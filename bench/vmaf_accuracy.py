@@ -27,7 +27,7 @@ import torch.nn.functional as F
 # _common first: it makes filteropt importable from a checkout
 from _common import VMAF_TORCH_MISSING, import_vmaf_torch, print_table, vmaf_torch_metric
 
-from filteropt.datasets.sample import pan_clip
+from filteropt.datasets.sample import gaussian_noise, pan_clip
 from filteropt.media import libvmaf_on_tensors, read_luma
 from filteropt.media.transform import ffmpeg_filter_frames, x265_roundtrip
 from filteropt.vmaf import VMAF
@@ -97,14 +97,6 @@ def x265_low_bitrate(ref: torch.Tensor, bit_depth: int) -> torch.Tensor:
     padded = F.pad(ref, (0, width % 2, 0, height % 2), mode="replicate")
     kbps = max(16, round(padded.shape[-1] * padded.shape[-2] * 25 * 0.02 / 1000))
     return x265_roundtrip(padded, bit_depth, kbps=kbps)[..., :height, :width]
-
-
-def gaussian_noise(ref: torch.Tensor, bit_depth: int, sigma: float = 4.0, seed: int = 0) -> torch.Tensor:
-    """Seeded Gaussian noise of `sigma` 8-bit codes, rounded and clamped to valid codes."""
-    gen = torch.Generator().manual_seed(seed)
-    scale = float(1 << (bit_depth - 8))
-    noise = torch.randn(ref.shape, generator=gen, dtype=torch.float64) * sigma * scale
-    return (ref.double() + noise).round().clamp(0, (1 << bit_depth) - 1).to(ref.dtype)
 
 
 def distortion(name: str) -> Callable[[torch.Tensor, int], torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filteropt.datasets.sample import pan_clip
+from filteropt.datasets.sample import gaussian_noise, pan_clip
 from filteropt.media import libvmaf_on_tensors
 from filteropt.media.transform import ffmpeg_filter_frames
 from filteropt.vmaf.integer_adm import integer_adm_features
@@ -23,13 +23,6 @@ def assert_same_as_log(ours: torch.Tensor, logged: torch.Tensor) -> None:
             assert v == ref, (ours.tolist(), logged.tolist())
 
 
-def noisy(clip: torch.Tensor, bit_depth: int, sigma: float = 4.0) -> torch.Tensor:
-    peak = (1 << bit_depth) - 1
-    gen = torch.Generator().manual_seed(7)
-    noise = torch.randn(clip.shape, generator=gen, dtype=torch.float64) * sigma * peak / 255
-    return (clip.double() + noise).round().clamp(0, peak)
-
-
 # odd sizes, 8 and 10 bit, sharpening (enhancement gain), NEG; 130 and 129 wide hit libvmaf's
 # vectorised right-edge behaviour of the scale-0 DWT (ceil(W/2) - 1 = 64)
 @pytest.mark.parametrize("width,height,bit_depth,distortion,model", [
@@ -42,7 +35,7 @@ def noisy(clip: torch.Tensor, bit_depth: int, sigma: float = 4.0) -> torch.Tenso
 def test_integer_adm_matches_libvmaf(width, height, bit_depth, distortion, model):
     ref = pan_clip("coffee", width, height, 2, velocity=(0.7, -0.4), bit_depth=bit_depth).double()
     if distortion == "noise":
-        dis = noisy(ref, bit_depth)
+        dis = gaussian_noise(ref, bit_depth, seed=7)
     else:
         dis = ffmpeg_filter_frames(ref, distortion, bit_depth).double()
     lib = libvmaf_on_tensors(ref, dis, model, clip=False, bit_depth=bit_depth)

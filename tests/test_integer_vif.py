@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filteropt.datasets.sample import pan_clip
+from filteropt.datasets.sample import gaussian_noise, pan_clip
 from filteropt.media import libvmaf_on_tensors
 from filteropt.media.transform import ffmpeg_filter_frames
 from filteropt.vmaf.integer_motion import integer_motion_features
@@ -20,13 +20,6 @@ def assert_same_as_log(ours: torch.Tensor, logged: torch.Tensor) -> None:
     assert printed == logged.tolist(), (ours.tolist(), logged.tolist())
 
 
-def noisy(clip: torch.Tensor, bit_depth: int, sigma: float = 4.0) -> torch.Tensor:
-    peak = (1 << bit_depth) - 1
-    gen = torch.Generator().manual_seed(7)
-    noise = torch.randn(clip.shape, generator=gen, dtype=torch.float64) * sigma * peak / 255
-    return (clip.double() + noise).round().clamp(0, peak)
-
-
 @pytest.mark.parametrize("width,height,bit_depth,distortion,model", [
     (161, 91, 8, "noise", "vmaf_v0.6.1"),
     (97, 55, 10, "noise", "vmaf_v0.6.1"),
@@ -39,7 +32,7 @@ def test_integer_vif_and_motion_match_libvmaf(width, height, bit_depth, distorti
     ref = pan_clip("astronaut", width, height, 3, velocity=(0.9, -0.4), zoom_per_frame=0.003,
                    bit_depth=bit_depth).double()
     if distortion == "noise":
-        dis = noisy(ref, bit_depth)
+        dis = gaussian_noise(ref, bit_depth, seed=7)
     else:
         dis = ffmpeg_filter_frames(ref, distortion, bit_depth).double()
     lib = libvmaf_on_tensors(ref, dis, model, clip=False, bit_depth=bit_depth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from filteropt.datasets.sample import pan_clip
+from filteropt.datasets.sample import gaussian_noise, pan_clip
 from filteropt.media import libvmaf_on_tensors
 from filteropt.media.transform import ffmpeg_filter_frames, x265_roundtrip
 from filteropt.vmaf import VMAF
@@ -30,9 +30,7 @@ def _distort(clip: torch.Tensor, kind: str, bit_depth: int) -> torch.Tensor:
     if kind == "x265":
         return x265_roundtrip(clip, bit_depth, crf=38)
     if kind == "noise":
-        gen = torch.Generator().manual_seed(0)
-        noisy = clip + 4.0 * (1 << (bit_depth - 8)) * torch.randn(clip.shape, generator=gen)
-        return noisy.round().clamp(0, (1 << bit_depth) - 1)
+        return gaussian_noise(clip, bit_depth)
     return ffmpeg_filter_frames(clip, kind, bit_depth)
 
 

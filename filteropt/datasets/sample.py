@@ -57,3 +57,10 @@ def pan_clip(photo: str, width: int, height: int, frames: int, *, velocity: tupl
     clip = torch.cat(out)
     peak = (1 << bit_depth) - 1
     return (clip * (1 << (bit_depth - 8))).round().clamp(0, peak).to(torch.float32)
+
+
+def gaussian_noise(clip: torch.Tensor, bit_depth: int = 8, sigma: float = 4.0, seed: int = 0) -> torch.Tensor:
+    """`clip` plus seeded Gaussian noise of `sigma` 8-bit codes, rounded and clamped to valid codes."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(clip.shape, generator=gen, dtype=torch.float64) * sigma * (1 << (bit_depth - 8))
+    return (clip.double() + noise).round().clamp(0, (1 << bit_depth) - 1).to(clip.dtype)

@@ -97,13 +97,13 @@ def read_raw_yuv(path: str | Path, size: str | tuple[int, int], pix_fmt: str,
     return LumaVideo(torch.from_numpy(luma.astype(np.float32)), bit_depth)
 
 
-def _parse_y4m_header(line: bytes) -> tuple[int, int, tuple[int, int], str]:
-    """Width, height, frame rate and colour-space tag of a YUV4MPEG2 header line."""
+def parse_y4m_header(line: bytes, source: str = "input") -> tuple[int, int, tuple[int, int], str, list[str]]:
+    """Width, height, frame rate, colour-space tag and other fields of a YUV4MPEG2 header line."""
     fields = line.decode("ascii", errors="replace").split()
     if not fields or fields[0] != "YUV4MPEG2":
-        raise FilteroptError("ffmpeg did not produce a y4m stream")
+        raise FilteroptError(f"{source} is not a y4m stream (no YUV4MPEG2 header)")
     width = height = 0
-    fps, colour = (25, 1), "420jpeg"
+    fps, colour, extra = (25, 1), "420jpeg", []
     for f in fields[1:]:
         if f[0] == "W":
             width = int(f[1:])
@@ -114,7 +114,9 @@ def _parse_y4m_header(line: bytes) -> tuple[int, int, tuple[int, int], str]:
             fps = (int(num), int(den))
         elif f[0] == "C":
             colour = f[1:]
-    return width, height, fps, colour
+        else:
+            extra.append(f)
+    return width, height, fps, colour, extra
 
 
 def _y4m_layout(colour: str) -> tuple[tuple[int, int] | None, int]:
@@ -129,7 +131,7 @@ def _y4m_layout(colour: str) -> tuple[tuple[int, int] | None, int]:
 def read_y4m_stream(stream, max_frames: int | None = None) -> LumaVideo:
     """Read the luma planes of every frame of a y4m byte stream."""
     header = stream.readline()
-    width, height, fps, colour = _parse_y4m_header(header)
+    width, height, fps, colour, _ = parse_y4m_header(header)
     sub, depth = _y4m_layout(colour)
     if depth not in (8, 10):
         raise FilteroptError(f"unsupported bit depth {depth}; filteropt reads 8- and 10-bit video")

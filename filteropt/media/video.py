@@ -24,7 +24,7 @@ import numpy as np
 from filteropt.errors import FilteroptError
 from filteropt.io import temp_file_beside
 from filteropt.media.ffmpeg import ffmpeg_exe
-from filteropt.media.frames import _DECODE_FORMATS, RAW_PIX_FMTS, parse_size
+from filteropt.media.frames import _DECODE_FORMATS, RAW_PIX_FMTS, parse_size, parse_y4m_header
 
 OUTPUT_SUFFIXES = (".y4m", ".yuv", ".mkv")
 
@@ -104,23 +104,7 @@ def parse_fps(text: str) -> tuple[int, int]:
 
 def _parse_y4m_stream_header(line: bytes, source: str) -> VideoFormat:
     """VideoFormat of a YUV4MPEG2 header line (FilteroptError if it is not one we handle)."""
-    fields = line.decode("ascii", errors="replace").split()
-    if not fields or fields[0] != "YUV4MPEG2":
-        raise FilteroptError(f"{source} is not a y4m stream (no YUV4MPEG2 header)")
-    width = height = 0
-    fps, colour, extra = (25, 1), "420jpeg", []
-    for f in fields[1:]:
-        if f[0] == "W":
-            width = int(f[1:])
-        elif f[0] == "H":
-            height = int(f[1:])
-        elif f[0] == "F":
-            num, den = f[1:].split(":")
-            fps = (int(num), int(den))
-        elif f[0] == "C":
-            colour = f[1:]
-        else:
-            extra.append(f)
+    width, height, fps, colour, extra = parse_y4m_header(line, source)
     m = re.fullmatch(r"(420|422|444|mono)(?:jpeg|paldv|mpeg2)?(?:p?(\d+))?", colour)
     depth = int(m.group(2) or 8) if m else 0
     if not m or depth not in (8, 10) or width <= 0 or height <= 0:
