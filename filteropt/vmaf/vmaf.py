@@ -58,6 +58,12 @@ def check_frames(ref: torch.Tensor, dis: torch.Tensor) -> None:
         )
 
 
+def check_mode(mode: str) -> None:
+    """Raise a clear error unless `mode` is one of MODES."""
+    if mode not in MODES:
+        raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
+
+
 def _straight_through(exact: torch.Tensor, smooth: torch.Tensor) -> torch.Tensor:
     """`exact` in the forward pass, the gradient of `smooth` in the backward pass."""
     return smooth + (exact.to(smooth.dtype) - smooth).detach()
@@ -84,8 +90,7 @@ def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
     check_frames(ref, dis)
     if bit_depth not in (8, 10):
         raise FilteroptError(f"unsupported bit depth {bit_depth}; use 8 or 10")
-    if mode not in MODES:
-        raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
+    check_mode(mode)
     ref8, dis8 = (ref, dis) if bit_depth == 8 else (ref / 4.0, dis / 4.0)
     # a few frames at a time (about one 1080p frame of pixels): faster on CPU caches, less memory
     step = max(1, CHUNK_PIXELS // (ref.shape[-1] * ref.shape[-2]))
@@ -112,15 +117,15 @@ class VMAF(nn.Module):
     `model`: vmaf_v0.6.1 (default), vmaf_v0.6.1neg (enhancement gain limits of 1) or
     vmaf_4k_v0.6.1, or a model JSON path. `clip`: clip scores to [0, 100] as libvmaf does by
     default; off by default, the training setting. `mode`: "float" (libvmaf's float extractors,
-    the default) or "exact" (libvmaf's default integer path forward, float gradients backward). Input frames are luma code values,
-    [N,1,H,W] for one clip or [B,N,1,H,W] for B clips, on any device, float32 or float64.
+    the default) or "exact" (libvmaf's default integer path forward, float gradients backward).
+    Input frames are luma code values, [N,1,H,W] for one clip or [B,N,1,H,W] for B clips, on any
+    device, float32 or float64.
     """
 
     def __init__(self, model: str = "vmaf_v0.6.1", clip: bool = False, bit_depth: int = 8,
                  mode: str = "float"):
         super().__init__()
-        if mode not in MODES:
-            raise FilteroptError(f"unknown VMAF mode {mode!r}; use one of {', '.join(MODES)}")
+        check_mode(mode)
         self.svr = SvrModel(model)
         self.clip = clip
         self.bit_depth = bit_depth
