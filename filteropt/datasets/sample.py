@@ -64,3 +64,27 @@ def gaussian_noise(clip: torch.Tensor, bit_depth: int = 8, sigma: float = 4.0, s
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(clip.shape, generator=gen, dtype=torch.float64) * sigma * (1 << (bit_depth - 8))
     return (clip.double() + noise).round().clamp(0, (1 << bit_depth) - 1).to(clip.dtype)
+
+
+# (photo, velocity px/frame (x, y), zoom per frame) of the embedded sample clips
+SAMPLE_MOTIONS: tuple[tuple[str, tuple[float, float], float], ...] = (
+    ("astronaut", (0.7, 0.3), 0.0),
+    ("coffee", (-0.45, 0.55), 0.004),
+    ("chelsea", (0.35, -0.6), 0.0),
+    ("rocket", (-0.8, -0.25), -0.003),
+    ("camera", (0.5, 0.5), 0.002),
+    ("brick", (0.6, -0.2), 0.0),
+)
+# ffmpeg generator sources used as synthetic sample clips
+SAMPLE_SYNTHETIC: tuple[str, ...] = ("mandelbrot", "life=mold=10:ratio=0.5:seed=7")
+
+
+def sample_clip_tensors(width: int = 160, height: int = 120, frames: int = 12) -> dict[str, torch.Tensor]:
+    """The embedded sample clips by name: photo pans/zooms, then ffmpeg synthetic sources; 8-bit code values."""
+    from filteropt.media.synthetic import lavfi_clip
+
+    clips = {f"{photo}_pan": pan_clip(photo, width, height, frames, velocity=velocity, zoom_per_frame=zoom)
+             for photo, velocity, zoom in SAMPLE_MOTIONS}
+    for source in SAMPLE_SYNTHETIC:
+        clips[source.split("=")[0]] = lavfi_clip(source, width, height, frames)
+    return clips

@@ -69,15 +69,13 @@ def _frame_bytes(width: int, height: int, pix_fmt: str) -> tuple[int, int, np.dt
     return (luma + chroma) * sample, luma * sample, dtype
 
 
-def read_raw_yuv(path: str | Path, size: str | tuple[int, int], pix_fmt: str,
-                 max_frames: int | None = None) -> LumaVideo:
-    """Read the luma planes of a raw planar .yuv file of known size and pixel format."""
+def raw_frame_count(path: str | Path, width: int, height: int, pix_fmt: str) -> int:
+    """Number of frames of a raw planar .yuv file (a clear error if it is not whole frames)."""
     if pix_fmt not in RAW_PIX_FMTS:
         raise FilteroptError(
             f"unsupported raw pixel format {pix_fmt!r}; use one of {', '.join(RAW_PIX_FMTS)}"
         )
-    width, height = parse_size(size) if isinstance(size, str) else size
-    frame_bytes, luma_bytes, dtype = _frame_bytes(width, height, pix_fmt)
+    frame_bytes, _, _ = _frame_bytes(width, height, pix_fmt)
     path = Path(path)
     try:
         total = path.stat().st_size
@@ -88,10 +86,21 @@ def read_raw_yuv(path: str | Path, size: str | tuple[int, int], pix_fmt: str,
             f"{path} has {total} bytes, not a whole number of {width}x{height} {pix_fmt} frames "
             f"({frame_bytes} bytes each); check --size and --pix-fmt"
         )
-    count = total // frame_bytes
+    return total // frame_bytes
+
+
+def read_raw_yuv(path: str | Path, size: str | tuple[int, int], pix_fmt: str,
+                 max_frames: int | None = None, start: int = 0) -> LumaVideo:
+    """Read the luma planes of a raw planar .yuv file of known size and pixel format.
+
+    Frames `start` .. `start + max_frames - 1` are read by memory map; nothing else is touched.
+    """
+    width, height = parse_size(size) if isinstance(size, str) else size
+    count = raw_frame_count(path, width, height, pix_fmt) - start
     if max_frames is not None:
         count = min(count, max_frames)
-    data = np.memmap(path, dtype=np.uint8, mode="r", shape=(count, frame_bytes))
+    frame_bytes, luma_bytes, dtype = _frame_bytes(width, height, pix_fmt)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=start * frame_bytes, shape=(count, frame_bytes))
     luma = np.ascontiguousarray(data[:, :luma_bytes]).view(dtype).reshape(count, 1, height, width)
     bit_depth = RAW_PIX_FMTS[pix_fmt][1]
     return LumaVideo(torch.from_numpy(luma.astype(np.float32)), bit_depth)
