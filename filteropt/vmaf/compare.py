@@ -76,7 +76,7 @@ def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 
     for start in tqdm(range(0, n, chunk), desc="vmaf", unit="chunk", disable=None if progress else True):
         r = ref[start:start + chunk].to(device)
         d = dis[start:start + chunk].to(device)
-        parts.append(metric.features(r, d))
+        parts.append(metric.frame_features(r, d))
         # motion needs the previous frame: recompute it over the chunk plus one frame of overlap
         prev = ref[start - 1:start + chunk].to(device) if start else r
         m = motion_features_for(prev, metric.bit_depth, metric.mode)["motion"]

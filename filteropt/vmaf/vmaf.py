@@ -77,15 +77,14 @@ def motion_features_for(ref: torch.Tensor, bit_depth: int = 8, mode: str = "floa
     return motion_features(ref if bit_depth == 8 else ref / 4.0)
 
 
-def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
-                  adm_enhn_gain_limit: float = 100.0, vif_enhn_gain_limit: float = 100.0,
-                  mode: str = "float") -> dict[str, torch.Tensor]:
-    """All VMAF features of a clip: adm2, adm_scale0..3, motion, motion2, vif_scale0..3, each [N].
+def frame_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
+                   adm_enhn_gain_limit: float = 100.0, vif_enhn_gain_limit: float = 100.0,
+                   mode: str = "float") -> dict[str, torch.Tensor]:
+    """The per-frame features (adm2, adm_scale0..3, vif_scale0..3), each [N]; no motion.
 
-    `ref`, `dis`: luma code values [N,1,H,W], frames in order (motion uses the reference only).
-    Float mode divides 10-bit values by 4, as libvmaf does for its float features. Exact mode
-    rounds frames to codes and reproduces libvmaf's integer extractors in the forward pass, with
-    the float mode's gradients.
+    `ref`, `dis`: luma code values [N,1,H,W]. Float mode divides 10-bit values by 4, as libvmaf
+    does for its float features. Exact mode rounds frames to codes and reproduces libvmaf's
+    integer extractors in the forward pass, with the float mode's gradients.
     """
     check_frames(ref, dis)
     if bit_depth not in (8, 10):
@@ -107,6 +106,17 @@ def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
         exact = integer_adm_features(ref_codes, dis_codes, bit_depth, adm_enhn_gain_limit)
         exact.update(integer_vif_features(ref_codes, dis_codes, bit_depth, vif_enhn_gain_limit))
         features = {k: _straight_through(exact[k], v) for k, v in features.items()}
+    return features
+
+
+def vmaf_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
+                  adm_enhn_gain_limit: float = 100.0, vif_enhn_gain_limit: float = 100.0,
+                  mode: str = "float") -> dict[str, torch.Tensor]:
+    """All VMAF features of a clip: adm2, adm_scale0..3, motion, motion2, vif_scale0..3, each [N].
+
+    `ref`, `dis`: luma code values [N,1,H,W], frames in order (motion uses the reference only).
+    """
+    features = frame_features(ref, dis, bit_depth, adm_enhn_gain_limit, vif_enhn_gain_limit, mode)
     features.update(motion_features_for(ref, bit_depth, mode))
     return features
 
@@ -141,9 +151,13 @@ class VMAF(nn.Module):
         if ref.dim() == 5:
             per_clip = [self.features(r, d) for r, d in zip(ref, dis)]
             return {k: torch.stack([f[k] for f in per_clip]) for k in per_clip[0]}
+        return {**self.frame_features(ref, dis), **motion_features_for(ref, self.bit_depth, self.mode)}
+
+    def frame_features(self, ref: torch.Tensor, dis: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ADM and VIF features of frames [N,1,H,W] with this model's options; no motion."""
         opts = self.svr.feature_options
-        return vmaf_features(ref, dis, self.bit_depth, opts.adm_enhn_gain_limit, opts.vif_enhn_gain_limit,
-                             self.mode)
+        return frame_features(ref, dis, self.bit_depth, opts.adm_enhn_gain_limit, opts.vif_enhn_gain_limit,
+                              self.mode)
 
     def forward(self, ref: torch.Tensor, dis: torch.Tensor) -> VmafResult:
         features = self.features(ref, dis)
