@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from filteropt import __version__
-from filteropt.cli import apply_cmd, demo_cmd, export_cmd, vmaf_cmd
+from filteropt.cli import apply_cmd, demo_cmd, export_cmd, train_cmd, vmaf_cmd
 from filteropt.errors import FilteroptError
 
-SUBCOMMANDS = (vmaf_cmd, demo_cmd, export_cmd, apply_cmd)
+SUBCOMMANDS = (vmaf_cmd, demo_cmd, train_cmd, export_cmd, apply_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,8 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. a skipped corrupt clip) as one line, without source locations."""
+    print(f"filteropt: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         return args.run(args) or 0
     except FilteroptError as exc:

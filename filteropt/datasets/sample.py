@@ -79,7 +79,7 @@ SAMPLE_MOTIONS: tuple[tuple[str, tuple[float, float], float], ...] = (
 SAMPLE_SYNTHETIC: tuple[str, ...] = ("mandelbrot", "life=mold=10:ratio=0.5:seed=7")
 
 
-def sample_clip_tensors(width: int = 160, height: int = 120, frames: int = 12) -> dict[str, torch.Tensor]:
+def sample_clip_tensors(width: int = 320, height: int = 180, frames: int = 12) -> dict[str, torch.Tensor]:
     """The embedded sample clips by name: photo pans/zooms, then ffmpeg synthetic sources; 8-bit code values."""
     from filteropt.media.synthetic import lavfi_clip
 

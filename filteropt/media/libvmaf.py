@@ -71,10 +71,13 @@ def libvmaf_on_files(
     psnr: bool = False,
     features: Sequence[str] = (),
     threads: int = 0,
+    dis_filter: str | None = None,
 ) -> LibvmafResult:
     """Run libvmaf with `model` on two videos; `*_raw=(size, pix_fmt)` for raw .yuv inputs.
 
     `features`: extra feature extractors with options, e.g. 'float_vif:vif_enhn_gain_limit=1.0'.
+    `dis_filter`: an ffmpeg filter chain applied to `dis` inside the same graph before scoring
+    (e.g. a prefilter's exported string with `dis` = `ref`).
     """
     if model not in LIBVMAF_MODELS:
         raise FilteroptError(f"unknown libvmaf model {model!r}; use one of {', '.join(LIBVMAF_MODELS)}")
@@ -87,7 +90,7 @@ def libvmaf_on_files(
         if extra:
             options.append("feature='" + "|".join("name=" + f.replace(":", r"\:") for f in extra) + "'")
         graph = (
-            "[0:v]setpts=PTS-STARTPTS[dis];[1:v]setpts=PTS-STARTPTS[ref];"
+            f"[0:v]{dis_filter + ',' if dis_filter else ''}setpts=PTS-STARTPTS[dis];[1:v]setpts=PTS-STARTPTS[ref];"
             f"[dis][ref]libvmaf={':'.join(options)}"
         )
         args = [*_input_args(Path(dis), dis_raw), *_input_args(Path(ref), ref_raw),

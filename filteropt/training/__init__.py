@@ -1,0 +1,1 @@
+"""Training prefilters against the differentiable VMAF: objective, trainable filters, trainer, alpha sweep."""
