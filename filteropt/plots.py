@@ -60,3 +60,31 @@ def tradeoff_plot(sweep: pd.DataFrame, path: str | Path, title: str = "", label_
     if title:
         ax.set_title(title)
     save_figure(fig, path)
+
+
+RD_METRIC_LABELS = {"vmaf": "VMAF (vmaf_v0.6.1)", "vmaf_neg": "VMAF NEG (vmaf_v0.6.1neg)", "psnr_y": "PSNR-Y (dB)"}
+
+
+def rd_curves(results: pd.DataFrame, metric: str, path: str | Path, title: str = "") -> None:
+    """Quality against actual bitrate, one panel per source, one curve per filter."""
+    sources = list(dict.fromkeys(results["source"]))
+    cols = min(2, len(sources))
+    rows = (len(sources) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.5 * rows), squeeze=False, constrained_layout=True)
+    filters = list(dict.fromkeys(results["filter"]))
+    for ax, source in zip(axes.flat, sources):
+        part = results[results["source"] == source]
+        for i, name in enumerate(filters):
+            curve = part[part["filter"] == name].sort_values("actual_kbps")
+            if len(curve):
+                ax.plot(curve["actual_kbps"], curve[metric], "o-", color=f"C{i}", ms=4, label=name)
+        ax.set_title(source, fontsize=10)
+        ax.set_xlabel("actual bitrate (kbps)")
+        ax.set_ylabel(RD_METRIC_LABELS.get(metric, metric))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(sources):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, path)

@@ -21,7 +21,7 @@ from filteropt.prefilters.unsharp import UnsharpPrefilter
 from filteropt.training import trainer as trainer_module
 from filteropt.training.config import TrainConfig
 from filteropt.training.objective import VmafObjective
-from filteropt.training.sweep import at_alpha, held_out_files, measure, parse_alphas, psnr_y, strongest_alpha_at_psnr
+from filteropt.evaluation.alpha_sweep import at_alpha, held_out_files, measure, parse_alphas, psnr_y, strongest_alpha_at_psnr
 from filteropt.training.trainer import train
 
 # small and quick: 48x48 crops, 2 per step

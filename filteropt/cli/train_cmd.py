@@ -56,8 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from filteropt.training.evaluation import sweep_run
-    from filteropt.training.sweep import parse_alphas
+    from filteropt.training.held_out_sweep import sweep_run
+    from filteropt.evaluation.alpha_sweep import parse_alphas
     from filteropt.training.trainer import train
 
     config = TrainConfig(dataset=args.dataset, data_root=args.data_root, size=args.size, pix_fmt=args.pix_fmt,

@@ -196,20 +196,28 @@ def read_luma(path: str | Path, size: str | tuple[int, int] | None = None,
 
 
 def write_y4m(path: str | Path, luma: torch.Tensor, bit_depth: int = 8,
-              fps: tuple[int, int] = (25, 1)) -> None:
-    """Write luma frames [N,1,H,W] (code values) as a yuv444 y4m with neutral chroma, atomically."""
+              fps: tuple[int, int] = (25, 1), chroma: str = "444") -> None:
+    """Write luma frames [N,1,H,W] (code values) as a y4m with neutral chroma, atomically.
+
+    `chroma`: "444" (any size) or "420" (even sizes; what encoders take).
+    """
     if bit_depth not in (8, 10):
         raise FilteroptError(f"unsupported bit depth {bit_depth}")
+    if chroma not in ("444", "420"):
+        raise ValueError(f"chroma must be '444' or '420', not {chroma!r}")
     frames = luma.detach().cpu().reshape(-1, luma.shape[-2], luma.shape[-1])
     peak = (1 << bit_depth) - 1
     dtype = np.uint8 if bit_depth == 8 else np.dtype("<u2")
     codes = frames.round().clamp(0, peak).numpy().astype(dtype)
     height, width = codes.shape[-2:]
-    chroma = np.full((2, height, width), 1 << (bit_depth - 1), dtype=dtype).tobytes()
-    colour = "444" if bit_depth == 8 else "444p10"
+    if chroma == "420" and (height % 2 or width % 2):
+        raise FilteroptError(f"4:2:0 y4m needs even frame sizes, not {width}x{height}")
+    ch, cw = (height, width) if chroma == "444" else (height // 2, width // 2)
+    chroma_bytes = np.full((2, ch, cw), 1 << (bit_depth - 1), dtype=dtype).tobytes()
+    colour = {("444", 8): "444", ("444", 10): "444p10", ("420", 8): "420jpeg", ("420", 10): "420p10"}[chroma, bit_depth]
     with atomic_write(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C{colour}\n".encode())
         for plane in codes:
             f.write(b"FRAME\n")
             f.write(plane.tobytes())
-            f.write(chroma)
+            f.write(chroma_bytes)

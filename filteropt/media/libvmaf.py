@@ -81,30 +81,76 @@ def libvmaf_on_files(
     """
     if model not in LIBVMAF_MODELS:
         raise FilteroptError(f"unknown libvmaf model {model!r}; use one of {', '.join(LIBVMAF_MODELS)}")
+    return run_libvmaf(_input_args(Path(ref), ref_raw), _input_args(Path(dis), dis_raw), {"vmaf": model}, clip,
+                       psnr=psnr, features=features, threads=threads, dis_filter=dis_filter)
+
+
+def libvmaf_args(
+    ref_args: Sequence[str],
+    dis_args: Sequence[str],
+    models: dict[str, str],
+    log_path: str | Path,
+    clip: bool = True,
+    *,
+    psnr: bool = False,
+    features: Sequence[str] = (),
+    threads: int = 0,
+    dis_filter: str | None = None,
+    frames: int | None = None,
+    pix_fmt: str | None = None,
+) -> list[str]:
+    """ffmpeg arguments (after the binary) that run libvmaf on two inputs and log JSON to `log_path`.
+
+    `models`: {log name: built-in version}, e.g. {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}.
+    `frames` scores only the first frames of both inputs; `pix_fmt` converts both inputs to it first;
+    `dis_filter` runs on the distorted input before scoring.
+    """
+    for version in models.values():
+        if version not in LIBVMAF_MODELS:
+            raise FilteroptError(f"unknown libvmaf model {version!r}; use one of {', '.join(LIBVMAF_MODELS)}")
+    clip_opt = "" if clip else r"\:disable_clip=true"
+    model_opt = "|".join(f"version={version}" + (r"\:name=" + name if len(models) > 1 else "") + clip_opt
+                         for name, version in models.items())
+    options = [f"model='{model_opt}'", "log_fmt=json", f"log_path='{log_path}'", f"n_threads={threads}",
+               "shortest=1"]
+    extra = [*features, *(["psnr"] if psnr else [])]
+    if extra:
+        options.append("feature='" + "|".join("name=" + f.replace(":", r"\:") for f in extra) + "'")
+    common = (f"trim=end_frame={frames}," if frames else "") + (f"format={pix_fmt}," if pix_fmt else "")
+    graph = (
+        f"[0:v]{dis_filter + ',' if dis_filter else ''}{common}setpts=PTS-STARTPTS[dis];"
+        f"[1:v]{common}setpts=PTS-STARTPTS[ref];"
+        f"[dis][ref]libvmaf={':'.join(options)}"
+    )
+    return [*dis_args, *ref_args, "-lavfi", graph, "-f", "null", "-"]
+
+
+def run_libvmaf(
+    ref_args: Sequence[str],
+    dis_args: Sequence[str],
+    models: dict[str, str],
+    clip: bool = True,
+    **options,
+) -> LibvmafResult:
+    """Run libvmaf on two ffmpeg inputs (their `-i` arguments); one score per entry of `models`,
+    logged under its name. `options` as for `libvmaf_args`."""
     require_filters("libvmaf")
     with tempfile.TemporaryDirectory(prefix="filteropt-libvmaf-") as tmp:
         log = Path(tmp) / "vmaf.json"
-        model_opt = f"version={model}" + ("" if clip else r"\:disable_clip=true")
-        options = [f"model='{model_opt}'", "log_fmt=json", f"log_path='{log}'", f"n_threads={threads}"]
-        extra = [*features, *(["psnr"] if psnr else [])]
-        if extra:
-            options.append("feature='" + "|".join("name=" + f.replace(":", r"\:") for f in extra) + "'")
-        graph = (
-            f"[0:v]{dis_filter + ',' if dis_filter else ''}setpts=PTS-STARTPTS[dis];[1:v]setpts=PTS-STARTPTS[ref];"
-            f"[dis][ref]libvmaf={':'.join(options)}"
-        )
-        args = [*_input_args(Path(dis), dis_raw), *_input_args(Path(ref), ref_raw),
-                "-lavfi", graph, "-f", "null", "-"]
-        proc_cmd = ["ffmpeg", *args]
+        args = libvmaf_args(ref_args, dis_args, models, log, clip, **options)
         run_ffmpeg(args)
         try:
             log_data = json.loads(log.read_text())
         except (OSError, ValueError) as exc:
             raise FilteroptError(f"libvmaf wrote no readable log ({exc})") from None
-    frames = []
-    for entry in log_data.get("frames", []):
-        frames.append(_normalise_keys(entry["metrics"]))
-    return LibvmafResult(model, clip, frames, str(log_data.get("version", "")), proc_cmd)
+    frames_out = [_normalise_keys(entry["metrics"]) for entry in log_data.get("frames", [])]
+    if len(models) == 1:
+        name = next(iter(models))
+        for f in frames_out:
+            if name != "vmaf" and "vmaf" in f:
+                f[name] = f.pop("vmaf")
+    return LibvmafResult(",".join(models.values()), clip, frames_out, str(log_data.get("version", "")),
+                         ["ffmpeg", *args])
 
 
 def libvmaf_on_tensors(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+from pathlib import Path
 
 import torch
 
 from filteropt.errors import FilteroptError
-from filteropt.media.ffmpeg import ffmpeg_exe
+from filteropt.io import temp_file_beside
+from filteropt.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from filteropt.media.frames import read_y4m_stream
 
 
@@ -28,3 +31,16 @@ def lavfi_clip(source: str, width: int, height: int, frames: int) -> torch.Tenso
         raise FilteroptError(f"ffmpeg source {source!r} failed: {err[-1] if err else 'unknown error'}")
     video = read_y4m_stream(io.BytesIO(proc.stdout), frames)
     return video.frames
+
+
+def write_lavfi_video(graph: str, frames: int, out: Path, pix_fmt: str = "yuv420p") -> None:
+    """Render `frames` frames of an ffmpeg lavfi graph into a lossless FFV1 .mkv (atomically)."""
+    fd, tmp = temp_file_beside(out)
+    os.close(fd)
+    try:
+        run_ffmpeg(["-y", "-f", "lavfi", "-i", graph, "-frames:v", str(frames), "-pix_fmt", pix_fmt,
+                    "-c:v", "ffv1", "-level", "3", "-f", "matroska", tmp])
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

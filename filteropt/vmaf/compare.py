@@ -67,18 +67,25 @@ def load_pair(ref_path: str, dis_path: str, size: str | None = None,
 @torch.no_grad()
 def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 8,
                progress: bool = False) -> list[dict[str, float]]:
-    """Per-frame features and scores of a whole clip, computed `chunk` frames at a time."""
+    """Per-frame features and scores of a whole clip, computed `chunk` frames at a time.
+
+    Frames may be float code values or integer tensors (uint8/int16 codes, a quarter of the memory).
+    """
     check_frames(ref, dis)
     device = next(metric.buffers()).device
     n = ref.shape[0]
     parts: list[dict[str, torch.Tensor]] = []
     motion = []
+    def part(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:  # integer code frames become float32 here
+        x = x[lo:hi].to(device)
+        return x if x.is_floating_point() else x.to(torch.float32)
+
     for start in tqdm(range(0, n, chunk), desc="vmaf", unit="chunk", disable=None if progress else True):
-        r = ref[start:start + chunk].to(device)
-        d = dis[start:start + chunk].to(device)
+        r = part(ref, start, start + chunk)
+        d = part(dis, start, start + chunk)
         parts.append(metric.frame_features(r, d))
         # motion needs the previous frame: recompute it over the chunk plus one frame of overlap
-        prev = ref[start - 1:start + chunk].to(device) if start else r
+        prev = part(ref, start - 1, start + chunk) if start else r
         m = motion_features_for(prev, metric.bit_depth, metric.mode)["motion"]
         motion.append(m[1:] if start else m)
     features = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}

@@ -18,7 +18,7 @@ from filteropt.datasets.clips import Clip
 from filteropt.io import atomic_write, write_json_atomic
 from filteropt.plots import tradeoff_plot
 from filteropt.prefilters.spec import build_filter
-from filteropt.training.sweep import alpha_sweep, held_out_files, matched_strengths
+from filteropt.evaluation.alpha_sweep import alpha_sweep, held_out_files, matched_strengths
 
 DEFAULT_ALPHAS = tuple(round(i * 0.05, 2) for i in range(21))
 MATCH_RANGE = (0.1, 1.0)

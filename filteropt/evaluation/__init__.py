@@ -1,0 +1,1 @@
+"""Measuring prefilters: alpha sweeps without encoding, and rate-distortion evaluation through an encoder."""
