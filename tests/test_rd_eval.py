@@ -138,6 +138,9 @@ def test_bd_rate_known_values_and_non_monotonic_curves():
     saturated = pd.DataFrame({"actual_kbps": rates, "vmaf": [97.0, 99.5, 100.0, 100.0]})
     value, note = bd_rate(anchor, saturated, "vmaf")
     assert math.isnan(value) and "does not rise" in note and "saturated" in note
+    shifted = pd.DataFrame({"actual_kbps": rates, "vmaf": quality + 15})  # shares 1 of 31 VMAF points
+    value, note = bd_rate(anchor, shifted, "vmaf")
+    assert math.isnan(value) and "share 3 %" in note
     table = pd.DataFrame({"source": "s", "filter": ["none"] * 4 + ["f"] * 4,
                           "actual_kbps": list(rates) + list(rates * 0.8), "vmaf": list(quality) * 2,
                           "vmaf_neg": list(quality) * 2, "psnr_y": list(quality / 2) * 2})

@@ -8,10 +8,19 @@ import warnings
 from collections.abc import Sequence
 
 from filteropt import __version__
-from filteropt.cli import apply_cmd, demo_cmd, export_cmd, rd_eval_cmd, tradeoff_cmd, train_cmd, vmaf_cmd
+from filteropt.cli import (
+    apply_cmd,
+    demo_cmd,
+    experiment_cmd,
+    export_cmd,
+    rd_eval_cmd,
+    tradeoff_cmd,
+    train_cmd,
+    vmaf_cmd,
+)
 from filteropt.errors import FilteroptError
 
-SUBCOMMANDS = (vmaf_cmd, demo_cmd, train_cmd, export_cmd, apply_cmd, tradeoff_cmd, rd_eval_cmd)
+SUBCOMMANDS = (vmaf_cmd, demo_cmd, train_cmd, export_cmd, apply_cmd, tradeoff_cmd, rd_eval_cmd, experiment_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", metavar="RATE", help="frame rate of raw .yuv sources (default 25)")
     p.add_argument("--out", default="rd-eval", metavar="DIR", help="output folder (default %(default)s)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="jobs run in parallel (default 1)")
+    p.add_argument("--no-torch-vmaf", action="store_true",
+                   help="skip the torch VMAF cross-check column (about half of the time of a 1080p job)")
     p.add_argument("--dry-run", action="store_true", help="print the ffmpeg commands of every job, run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     settings = RdEvalSettings(filters=args.filters, sources=args.source, out=args.out, encoder=args.encoder,
                               bitrates=parse_bitrates(args.bitrates) if args.bitrates else None,
                               preset=args.preset, rate_control=args.rate_control, frames=args.frames,
-                              size=args.size, pix_fmt=args.pix_fmt, fps=args.fps, jobs=args.jobs)
+                              size=args.size, pix_fmt=args.pix_fmt, fps=args.fps, jobs=args.jobs,
+                              torch_vmaf=not args.no_torch_vmaf)
     result = rd_eval(settings, dry_run=args.dry_run, progress=not args.quiet)
     if result is None:
         return 0

@@ -26,6 +26,8 @@ class Clip:
     bit_depth: int
     read: Callable[[int, int], torch.Tensor]
     count_frames: Callable[[], int]
+    path: Path | None = None  # the file behind the clip, if any
+    raw: tuple[str, str] | None = None  # (WxH, pixel format) when `path` is raw .yuv
 
 
 @dataclass
@@ -52,7 +54,8 @@ def raw_yuv_clip(path: str | Path, width: int, height: int, pix_fmt: str = "yuv4
     def read(start: int, n: int) -> torch.Tensor:
         return read_raw_yuv(path, (width, height), pix_fmt, max_frames=n, start=start).frames
 
-    return Clip(path.name, height, width, RAW_PIX_FMTS[pix_fmt][1], read, lambda: count)
+    return Clip(path.name, height, width, RAW_PIX_FMTS[pix_fmt][1], read, lambda: count, path,
+                (f"{width}x{height}", pix_fmt))
 
 
 def decoded_clip(path: str | Path, max_frames: int = 32) -> Clip:
@@ -71,4 +74,4 @@ def decoded_clip(path: str | Path, max_frames: int = 32) -> Clip:
         return torch.from_numpy(codes()[start:start + n].astype(np.float32))
 
     return Clip(path.name, probe.frames.shape[-2], probe.frames.shape[-1], probe.bit_depth, read,
-                lambda: codes().shape[0])
+                lambda: codes().shape[0], path)

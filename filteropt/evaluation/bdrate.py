@@ -1,7 +1,10 @@
 """BD-rate of each filter against `none`, per source and metric, with the bjontegaard package (pchip).
 
 A curve whose quality does not rise with its rate (VMAF saturating near 100, an encoder overshooting)
-cannot be interpolated: its BD-rate is left empty and the `note` column says why.
+cannot be interpolated, and two curves that share less than MIN_OVERLAP of their quality range give
+an average over a sliver (a strong prefilter shifts VMAF by more than the ladder spans): in both
+cases the BD-rate is left empty and the `note` column says why. Between MIN_OVERLAP and 75 % the
+value is given with a "low overlap" note.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 BD_METRICS = ("vmaf", "vmaf_neg", "psnr_y")
-BD_COLUMNS = ("source", "filter", "anchor", "metric", "bd_rate_percent", "points", "note")
+BD_COLUMNS = ("source", "filter", "anchor", "metric", "bd_rate_percent", "points", "overlap", "note")
+MIN_OVERLAP = 0.3
+
+
+def quality_overlap(qa: np.ndarray, qt: np.ndarray) -> float:
+    """Shared fraction of the two curves' combined quality range (0: disjoint, 1: identical ranges)."""
+    total = max(qa.max(), qt.max()) - min(qa.min(), qt.min())
+    shared = min(qa.max(), qt.max()) - max(qa.min(), qt.min())
+    return max(shared, 0.0) / total if total > 0 else 1.0
 
 
 def _curve_problem(rates: np.ndarray, quality: np.ndarray, who: str) -> str | None:
@@ -28,7 +39,8 @@ def _curve_problem(rates: np.ndarray, quality: np.ndarray, who: str) -> str | No
 
 
 def bd_rate(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> tuple[float, str]:
-    """BD-rate in percent of `test` against `anchor` (rows with actual_kbps and `metric`), and a note."""
+    """BD-rate in percent of `test` against `anchor` (rows with actual_kbps and `metric`), and a note
+    (empty when the curves overlap well)."""
     import bjontegaard
 
     a = anchor.sort_values("actual_kbps")
@@ -39,16 +51,20 @@ def bd_rate(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> tuple[floa
         problem = _curve_problem(rates, quality, who)
         if problem:
             return math.nan, f"not computed: {problem}"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    overlap = quality_overlap(qa, qt)
+    if overlap < MIN_OVERLAP:
+        return math.nan, (f"not computed: the curves share {100 * overlap:.0f} % of their {metric} range "
+                          f"(minimum {100 * MIN_OVERLAP:.0f} %); a wider bitrate ladder would overlap more")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the overlap is judged above
         try:
-            value = float(bjontegaard.bd_rate(ra, qa, rt, qt, method="pchip", require_matching_points=False))
+            value = float(bjontegaard.bd_rate(ra, qa, rt, qt, method="pchip", require_matching_points=False,
+                                              min_overlap=0))
         except (ValueError, AssertionError) as exc:
             return math.nan, f"not computed: {exc or type(exc).__name__}"
-    note = "; ".join(str(w.message) for w in caught)
     if not math.isfinite(value):
-        return math.nan, f"not computed: {note or 'no overlap in quality'}"
-    return value, note
+        return math.nan, "not computed: no overlap in quality"
+    return value, f"low overlap: {100 * overlap:.0f} % of the {metric} range" if overlap < 0.75 else ""
 
 
 def bd_rates(results: pd.DataFrame, anchor: str = "none") -> pd.DataFrame:
@@ -61,6 +77,9 @@ def bd_rates(results: pd.DataFrame, anchor: str = "none") -> pd.DataFrame:
                 continue
             for metric in BD_METRICS:
                 value, note = bd_rate(base, rows_f, metric) if len(base) else (math.nan, f"no '{anchor}' rows")
+                overlap = (quality_overlap(base[metric].to_numpy(float), rows_f[metric].to_numpy(float))
+                           if len(base) and len(rows_f) else math.nan)
                 rows.append({"source": source, "filter": name, "anchor": anchor, "metric": metric,
-                             "bd_rate_percent": value, "points": len(rows_f), "note": note})
+                             "bd_rate_percent": value, "points": len(rows_f), "overlap": round(overlap, 3),
+                             "note": note})
     return pd.DataFrame(rows, columns=list(BD_COLUMNS))

@@ -49,6 +49,7 @@ class RdEvalSettings:
     pix_fmt: str | None = None
     fps: str | None = None
     jobs: int = 1
+    torch_vmaf: bool = True
 
 
 @dataclass
@@ -119,7 +120,8 @@ def plan_jobs(settings: RdEvalSettings, out: Path) -> tuple[list[Job], list[Sour
             for kbps in ladder:
                 jobs.append(Job(source, spec_filter, encoder, encoder.settings(kbps, settings.preset,
                                                                                 settings.rate_control),
-                                settings.rate_control or encoder.rate_control, kbps, settings.frames))
+                                settings.rate_control or encoder.rate_control, kbps, settings.frames,
+                                settings.torch_vmaf))
     return jobs, sources, notes
 
 

@@ -40,8 +40,10 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
 
 def sweep_run(folder: Path, learned: nn.Module, learned_name: str, clips: list[Clip], baselines: list[str],
               alphas: tuple[float, ...] = DEFAULT_ALPHAS, model: str = "vmaf_v0.6.1", max_frames: int = 16,
-              progress: bool = True) -> SweepReport:
-    """Sweep `learned` and each baseline spec over `alphas` on `clips` and compare them (files above)."""
+              progress: bool = True, stem: str = "sweep") -> SweepReport:
+    """Sweep `learned` and each baseline spec over `alphas` on `clips` and compare them (files above;
+    `stem` renames sweep.csv/png, matched.csv and summary.json to STEM.csv, STEM.png, STEM_matched.csv,
+    STEM_summary.json)."""
     from tqdm import tqdm
 
     filters = {learned_name: learned, **{spec: build_filter(spec) for spec in baselines}}
@@ -55,9 +57,12 @@ def sweep_run(folder: Path, learned: nn.Module, learned_name: str, clips: list[C
             rows = sweep[(sweep["filter"] == spec) & sweep["alpha"].isin(in_range)]
             matched.append(matched_strengths(learned, spec, rows, held, model, progress=lambda: bar.update(1)))
     matched_table = pd.concat(matched, ignore_index=True) if matched else pd.DataFrame()
-    write_csv(sweep, folder / "sweep.csv")
-    write_csv(matched_table, folder / "matched.csv")
-    tradeoff_plot(sweep, folder / "sweep.png", f"{learned_name} vs baselines on {len(clips)} held-out clips "
+    names = ({"csv": "sweep.csv", "png": "sweep.png", "matched": "matched.csv", "summary": "summary.json"}
+             if stem == "sweep" else {"csv": f"{stem}.csv", "png": f"{stem}.png", "matched": f"{stem}_matched.csv",
+                                      "summary": f"{stem}_summary.json"})
+    write_csv(sweep, folder / names["csv"])
+    write_csv(matched_table, folder / names["matched"])
+    tradeoff_plot(sweep, folder / names["png"], f"{learned_name} vs baselines on {len(clips)} held-out clips "
                   f"({model}, libvmaf)")
     lines, summary = [], {"model": model, "clips": [c.name for c in clips], "baselines": {}}
     for spec in baselines:
@@ -71,5 +76,5 @@ def sweep_run(folder: Path, learned: nn.Module, learned_name: str, clips: list[C
                                         f"(baseline alpha {worst['baseline_alpha']:g})"
         lines.append(f"{learned_name} {verdict} {spec}: higher VMAF at >= PSNR for {beaten} of {len(part)} "
                      f"baseline alphas in [{MATCH_RANGE[0]:g}, {MATCH_RANGE[1]:g}]{gain}")
-    write_json_atomic(folder / "summary.json", {**summary, "verdicts": lines})
+    write_json_atomic(folder / names["summary"], {**summary, "verdicts": lines})
     return SweepReport(sweep, matched_table, lines)

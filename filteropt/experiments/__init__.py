@@ -1,0 +1,1 @@
+"""Reproducible experiments: `filteropt experiment run experiments/NAME.toml` writes results/NAME/."""

@@ -1,0 +1,85 @@
+"""Experiment configs: the shipped ones parse; small versions of each kind write their figures and tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from filteropt.cli.main import main
+from filteropt.experiments.config import load_experiment
+from filteropt.experiments.runner import run_experiment
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def test_shipped_configs_parse():
+    kinds = {load_experiment(p).kind for p in EXPERIMENTS.glob("*.toml")}
+    assert kinds == {"visual", "tradeoff", "rd", "cnn_vs_linear"}
+
+
+def _config(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(body)
+    return path
+
+
+def test_visual_and_tradeoff_small(tmp_path):
+    train = '[train]\nfilters = ["linear7"]\nsteps = 15\n'
+    visual = _config(tmp_path, "v", f'kind = "visual"\n{train}[visual]\ncrop = 32\nzoom = 2\n')
+    lines = run_experiment(visual, tmp_path / "results", progress=False, echo=lambda *_: None)
+    assert (tmp_path / "results" / "v" / "fig1_visual.png").stat().st_size > 0
+    assert len(lines) == 2 and all("PSNR-Y" in line for line in lines)
+    run_dir = tmp_path / "results" / "runs" / "sample-linear7-seed0"
+    kernel = (run_dir / "kernel.npy").read_bytes()
+    tradeoff = _config(tmp_path, "t", f'kind = "tradeoff"\n{train}[tradeoff]\nalphas = "0,0.5,1"\nframes = 4\n')
+    lines = run_experiment(tradeoff, tmp_path / "results", progress=False, echo=lambda *_: None)
+    assert (run_dir / "kernel.npy").read_bytes() == kernel  # the finished run was reused, not retrained
+    table = pd.read_csv(tmp_path / "results" / "t" / "tradeoff.csv")
+    assert set(table["filter"]) == {"linear7", "unsharp:7:1"} and len(table) == 6
+    assert (tmp_path / "results" / "t" / "tradeoff_matched.csv").exists()
+    assert any("alpha 0" in line and "not 100" in line for line in lines)
+    summary = json.loads((tmp_path / "results" / "t" / "summary.json").read_text())
+    assert summary["kind"] == "tradeoff" and summary["findings"] == lines
+
+
+def test_bad_experiment_files(tmp_path, capsys):
+    cases = [(tmp_path / "missing.toml", "does not exist"),
+             (_config(tmp_path, "k", 'kind = "poster"\n'), "kind must be one of"),
+             (_config(tmp_path, "f", 'kind = "rd"\n[train]\nfilters = ["cnn-huge"]\n'), "unknown filters"),
+             (_config(tmp_path, "s", 'kind = "rd\n'), "not valid TOML")]
+    for path, needle in cases:
+        assert main(["experiment", "run", str(path), "--results", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+
+
+@pytest.mark.slow
+def test_rd_experiment_small(tmp_path):
+    """The rd kind: paper settings plus alpha candidates; the best alpha by VMAF BD-rate is chosen."""
+    config = _config(tmp_path, "rd", """kind = "rd"
+[train]
+filters = ["linear7"]
+steps = 15
+[rd]
+filters = ["none", "unsharp:7:0.5", "{linear7}:0.25"]
+preset = "ultrafast"
+frames = 4
+[rd.candidates]
+"unsharp:7" = [0.5, 1.0]
+"{linear7}" = [0.25, 0.5]
+""")
+    lines = run_experiment(config, tmp_path / "results", progress=False, echo=lambda *_: None)
+    out = tmp_path / "results" / "rd"
+    best = pd.read_csv(out / "best_alpha.csv")
+    assert len(best) == 2
+    for _, row in best.iterrows():  # the chosen alpha has the lowest VMAF BD-rate of its family
+        scores = [row[c] for c in best.columns if c.startswith("bd_vmaf_at_")]
+        assert row["bd_vmaf_percent"] == pytest.approx(min(s for s in scores if s == s))
+    results = pd.read_csv(out / "results.csv")
+    assert "none" in set(results["filter"]) and len(set(results["filter"])) >= 3
+    for name in ("rd_vmaf.png", "rd_vmaf_neg.png", "rd_psnr.png", "bdrate.csv", "bdrate_summary.csv"):
+        assert (out / name).stat().st_size > 0
+    assert lines and all("BD-rate" in line for line in lines)
