@@ -77,6 +77,19 @@ def mean_bd(bdrate: pd.DataFrame, spec: str, metric: str) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
+def best_alpha(bdrate: pd.DataFrame, specs: list[str]) -> tuple[str, dict[str, float], list[str]] | None:
+    """The candidate spec with the lowest mean VMAF BD-rate, compared on the same sources (those
+    where every candidate has one); with the mean of each candidate and those sources. None when no
+    source has them all."""
+    vmaf = bdrate[(bdrate["metric"] == "vmaf") & bdrate["filter"].isin(specs)]
+    table = vmaf.pivot_table(index="source", columns="filter", values="bd_rate_percent", dropna=False)
+    common = table.reindex(columns=specs).dropna()
+    if not len(common):
+        return None
+    scores = {spec: float(common[spec].mean()) for spec in specs}
+    return min(scores, key=scores.get), scores, list(common.index)
+
+
 def bd_table(bdrate: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     """One row per filter: mean BD-rate (%) for VMAF, VMAF NEG and PSNR-Y, and on how many sources."""
     rows = []
@@ -101,19 +114,15 @@ def run_rd(cfg: ExperimentConfig, out: Path, runs: dict[str, TrainResult], first
     chosen = list(dict.fromkeys(["none", *filters]))
     best_rows = []
     for family, specs in candidate_specs.items():
-        # compare the candidates on the same sources: those where every candidate has a VMAF BD-rate
-        vmaf = result.bdrate[(result.bdrate["metric"] == "vmaf") & result.bdrate["filter"].isin(specs)]
-        table = vmaf.pivot_table(index="source", columns="filter", values="bd_rate_percent", dropna=False)
-        common = table.reindex(columns=specs).dropna()
-        if len(common):
-            scores = common.mean()
-            best = str(scores.idxmin())
-            chosen.append(best)
-            best_rows.append({"family": family, "best": best, "bd_vmaf_percent": float(scores[best]),
-                              "sources": ";".join(common.index),
-                              **{f"bd_vmaf_at_{s.rsplit(':', 1)[1]}": float(scores[s]) for s in specs}})
-        else:
+        found = best_alpha(result.bdrate, specs)
+        if found is None:
             echo(f"note: no source gives a VMAF BD-rate for every candidate of {family}; no best alpha chosen")
+            continue
+        best, scores, sources = found
+        chosen.append(best)
+        best_rows.append({"family": family, "best": best, "bd_vmaf_percent": scores[best],
+                          "sources": ";".join(sources),
+                          **{f"bd_vmaf_at_{s.rsplit(':', 1)[1]}": v for s, v in scores.items()}})
     chosen = list(dict.fromkeys(chosen))
     if best_rows:
         write_csv(pd.DataFrame(best_rows), out / "best_alpha.csv")
