@@ -97,3 +97,41 @@ frames = 4
     for name in ("rd_vmaf.png", "rd_vmaf_neg.png", "rd_psnr.png", "bdrate.csv", "bdrate_summary.csv"):
         assert (out / name).stat().st_size > 0
     assert lines and all("BD-rate" in line for line in lines)
+
+
+def test_rd_experiment_on_a_netflix_folder(tmp_path):
+    """The same config runs on the Netflix layout given by path: its held-out reference clips (raw
+    .yuv) become the rd-eval sources."""
+    import numpy as np
+
+    from filteropt.datasets.sample import pan_clip
+
+    root = tmp_path / "NFLX"
+    (root / "ref").mkdir(parents=True)
+    for name, photo in (("A_25fps.yuv", "astronaut"), ("B_25fps.yuv", "coffee"), ("C_25fps.yuv", "chelsea")):
+        frames = pan_clip(photo, 160, 144, 4, velocity=(0.5, 0.3))
+        with open(root / "ref" / name, "wb") as f:
+            for plane in frames[:, 0].round().numpy().astype(np.uint8):
+                f.write(plane.tobytes())
+                f.write(np.full(2 * 80 * 72, 128, np.uint8).tobytes())
+    (root / "NFLX_dataset_public.py").write_text(
+        "yuv_fmt = 'yuv420p'\nwidth = 160\nheight = 144\n"
+        "ref_videos = [{'path': 'ref/A_25fps.yuv'}, {'path': 'ref/B_25fps.yuv'}, {'path': 'ref/C_25fps.yuv'}]\n"
+        "dis_videos = []\n")
+    config = _config(tmp_path, "nf", """kind = "rd"
+[data]
+dataset = "netflix"
+[train]
+filters = ["linear7"]
+steps = 4
+[rd]
+filters = ["none", "{linear7}:0.5"]
+bitrates = [100, 300]
+preset = "ultrafast"
+""")
+    run_experiment(config, tmp_path / "results", data_root=str(root), progress=False, echo=lambda *_: None)
+    results = pd.read_csv(tmp_path / "results" / "nf" / "results.csv")
+    assert set(results["source"]) == {"B_25fps"}  # the held-out clip (every 4th from the second)
+    assert len(results) == 4 and (results["width"] == 160).all()
+    saved = json.loads((tmp_path / "results" / "runs" / "netflix-linear7-seed0" / "config.json").read_text())
+    assert saved["settings"]["dataset"] == "netflix"
