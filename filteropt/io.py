@@ -53,3 +53,9 @@ def write_json_atomic(path: str | Path, data: object) -> None:
     """Write `data` as indented JSON, atomically."""
     with atomic_write(path) as f:
         f.write(json.dumps(data, indent=2) + "\n")
+
+
+def write_csv_atomic(table, path: str | Path, float_format: str | None = None) -> None:
+    """Write a pandas table as CSV (no index), atomically."""
+    with atomic_write(path) as f:
+        table.to_csv(f, index=False, float_format=float_format)

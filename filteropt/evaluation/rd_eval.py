@@ -23,7 +23,7 @@ from filteropt.evaluation.bdrate import bd_rates
 from filteropt.evaluation.jobs import Job, cached_result, dry_run_commands, job_filter, run_job
 from filteropt.evaluation.presets import load_preset
 from filteropt.evaluation.sources import Source, open_source, sample_sources
-from filteropt.io import atomic_write, check_writable, write_json_atomic
+from filteropt.io import check_writable, write_csv_atomic, write_json_atomic
 from filteropt.plots import rd_curves
 
 RESULT_COLUMNS = ("source", "filter", "encoder", "preset", "rate_control", "target_kbps", "actual_kbps", "vmaf",
@@ -174,9 +174,9 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
     seconds = time.perf_counter() - t0
     done = [rows[j.key] for j in jobs if j.key in rows]
     results = pd.DataFrame(done, columns=list(RESULT_COLUMNS))
-    _write_csv(results, out / "results.csv")
+    write_csv_atomic(results, out / "results.csv")
     bdrate = bd_rates(results, ANCHOR) if len(results) else pd.DataFrame()
-    _write_csv(bdrate, out / "bdrate.csv")
+    write_csv_atomic(bdrate, out / "bdrate.csv")
     if len(results):
         for metric, name in (("vmaf", "rd_vmaf.png"), ("vmaf_neg", "rd_vmaf_neg.png"), ("psnr_y", "rd_psnr.png")):
             rd_curves(results, metric, out / name, f"{jobs[0].encoder.name} {jobs[0].settings.preset}, "
@@ -186,11 +186,6 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
         raise FilteroptError(f"{len(failures)} of {len(jobs)} jobs failed (first: {first[0].describe()}: {first[1]}); "
                              f"the other results are in {out}")
     return RdEvalResult(out, results, bdrate, notes, len(pending), cached, seconds)
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path) as f:
-        table.to_csv(f, index=False)
 
 
 def _run_jobs(pending: list[Job], jobs_dir: Path, workers: int, rows: dict[str, dict], progress: bool,

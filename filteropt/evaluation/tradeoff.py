@@ -12,7 +12,7 @@ from filteropt.datasets.clips import Clip, decoded_clip, raw_yuv_clip
 from filteropt.evaluation.alpha_sweep import alpha_sweep, held_out_files
 from filteropt.evaluation.rd_eval import split_specs
 from filteropt.evaluation.sources import open_source, sample_sources
-from filteropt.io import atomic_write, check_writable
+from filteropt.io import check_writable, write_csv_atomic
 from filteropt.plots import tradeoff_plot
 from filteropt.prefilters.spec import build_filter
 
@@ -57,8 +57,7 @@ def tradeoff(sources: list[str], filters: list[str], alphas: list[float], out: s
                                                      unit="point", disable=not progress, file=sys.stderr) as bar:
         table = alpha_sweep(modules, held, alphas, model, progress=lambda: bar.update(1))
     table.insert(2, "sources", ";".join(c.name for c in clips))
-    with atomic_write(out / "tradeoff.csv") as f:
-        table.to_csv(f, index=False, float_format="%.6f")
+    write_csv_atomic(table, out / "tradeoff.csv", "%.6f")
     tradeoff_plot(table, out / "tradeoff.png", f"VMAF vs PSNR against the originals ({model}, libvmaf, "
                   f"{len(clips)} clips, no encoding)")
     return TradeoffResult(out, table)

@@ -17,7 +17,7 @@ from filteropt.evaluation.alpha_sweep import at_alpha, held_out_files, psnr_y, s
 from filteropt.evaluation.bdrate import bd_rates
 from filteropt.evaluation.rd_eval import RdEvalSettings, rd_eval
 from filteropt.experiments.config import ExperimentConfig, load_experiment
-from filteropt.io import atomic_write, write_json_atomic
+from filteropt.io import write_csv_atomic, write_json_atomic
 from filteropt.plots import rd_curves
 from filteropt.prefilters.spec import build_filter
 from filteropt.training.config import TrainConfig
@@ -49,11 +49,6 @@ def substitute(spec: str, runs: dict[str, TrainResult]) -> str:
 def evaluation_clips(result: TrainResult) -> list:
     """The held-out clips (the training clips when the dataset has only one)."""
     return result.held_out_clips or result.train_clips
-
-
-def write_csv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path) as f:
-        table.to_csv(f, index=False, float_format="%.6f")
 
 
 def rd_settings(cfg: ExperimentConfig, result: TrainResult, filters: list[str], out: Path) -> RdEvalSettings:
@@ -125,13 +120,13 @@ def run_rd(cfg: ExperimentConfig, out: Path, runs: dict[str, TrainResult], first
                           **{f"bd_vmaf_at_{s.rsplit(':', 1)[1]}": v for s, v in scores.items()}})
     chosen = list(dict.fromkeys(chosen))
     if best_rows:
-        write_csv(pd.DataFrame(best_rows), out / "best_alpha.csv")
+        write_csv_atomic(pd.DataFrame(best_rows), out / "best_alpha.csv", "%.6f")
     subset = result.results[result.results["filter"].isin(chosen)]
-    write_csv(subset, out / "results.csv")
+    write_csv_atomic(subset, out / "results.csv", "%.6f")
     bdrate = bd_rates(subset)
-    write_csv(bdrate, out / "bdrate.csv")
+    write_csv_atomic(bdrate, out / "bdrate.csv", "%.6f")
     table = bd_table(bdrate, [s for s in chosen if s != "none"])
-    write_csv(table, out / "bdrate_summary.csv")
+    write_csv_atomic(table, out / "bdrate_summary.csv", "%.6f")
     for metric, name in (("vmaf", "rd_vmaf.png"), ("vmaf_neg", "rd_vmaf_neg.png"), ("psnr_y", "rd_psnr.png")):
         rd_curves(subset, metric, out / name, f"{cfg.name}: x265 {subset['preset'].iloc[0]}, against the source")
     return table

@@ -15,10 +15,10 @@ import pandas as pd
 from torch import nn
 
 from filteropt.datasets.clips import Clip
-from filteropt.io import atomic_write, write_json_atomic
+from filteropt.evaluation.alpha_sweep import alpha_sweep, held_out_files, matched_strengths
+from filteropt.io import write_csv_atomic, write_json_atomic
 from filteropt.plots import tradeoff_plot
 from filteropt.prefilters.spec import build_filter
-from filteropt.evaluation.alpha_sweep import alpha_sweep, held_out_files, matched_strengths
 
 DEFAULT_ALPHAS = tuple(round(i * 0.05, 2) for i in range(21))
 MATCH_RANGE = (0.1, 1.0)
@@ -31,11 +31,6 @@ class SweepReport:
     sweep: pd.DataFrame
     matched: pd.DataFrame
     lines: list[str]
-
-
-def write_csv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path) as f:
-        table.to_csv(f, index=False, float_format="%.6f")
 
 
 def sweep_run(folder: Path, learned: nn.Module, learned_name: str, clips: list[Clip], baselines: list[str],
@@ -60,8 +55,8 @@ def sweep_run(folder: Path, learned: nn.Module, learned_name: str, clips: list[C
     names = ({"csv": "sweep.csv", "png": "sweep.png", "matched": "matched.csv", "summary": "summary.json"}
              if stem == "sweep" else {"csv": f"{stem}.csv", "png": f"{stem}.png", "matched": f"{stem}_matched.csv",
                                       "summary": f"{stem}_summary.json"})
-    write_csv(sweep, folder / names["csv"])
-    write_csv(matched_table, folder / names["matched"])
+    write_csv_atomic(sweep, folder / names["csv"], "%.6f")
+    write_csv_atomic(matched_table, folder / names["matched"], "%.6f")
     tradeoff_plot(sweep, folder / names["png"], f"{learned_name} vs baselines on {len(clips)} held-out clips "
                   f"({model}, libvmaf)")
     lines, summary = [], {"model": model, "clips": [c.name for c in clips], "baselines": {}}

@@ -16,7 +16,7 @@ import torch
 
 from filteropt import __version__
 from filteropt.errors import FilteroptError
-from filteropt.io import atomic_write, check_writable, write_json_atomic
+from filteropt.io import atomic_write, check_writable, write_csv_atomic, write_json_atomic
 from filteropt.training.config import CONFIG_FILE, TrainConfig, read_config, resume_differences
 
 CHECKPOINT_FORMAT = "filteropt-train-checkpoint"
@@ -89,8 +89,7 @@ def latest_checkpoint(folder: Path) -> tuple[int, dict] | None:
 def write_log(folder: Path, rows: list[dict]) -> pd.DataFrame:
     """Rewrite log.csv with `rows` (atomically) and return them as a table."""
     log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
-    with atomic_write(folder / LOG_FILE) as f:
-        log.to_csv(f, index=False)
+    write_csv_atomic(log, folder / LOG_FILE)
     return log
 
 
