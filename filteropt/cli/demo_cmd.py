@@ -8,7 +8,7 @@ from filteropt.demo import run_demo
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="end-to-end demo on embedded sample data (about 10 minutes on 2 cores)",
+    p = sub.add_parser("demo", help="end-to-end demo on embedded sample data (about 7 minutes on 2 cores)",
                        description="Check our VMAF against libvmaf, train the 7x7 kernel on the sample set, export "
                                    "it for ffmpeg, and compare no filter / unsharp / learned through x265 at four "
                                    "bitrates (BD-rate table and RD plots). Reruns reuse finished work.")

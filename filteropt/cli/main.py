@@ -29,7 +29,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="filteropt", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="filteropt", description="Learned pre-processing filters for video encoding, "
+                     "trained against a differentiable VMAF; measured with x265 and libvmaf.")
     parser.add_argument("--version", action="version", version=f"filteropt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in SUBCOMMANDS:

@@ -65,7 +65,7 @@ def load_pair(ref_path: str, dis_path: str, size: str | None = None,
 
 
 @torch.no_grad()
-def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 8,
+def score_clip(metric: VMAF, ref: torch.Tensor, dis: torch.Tensor, chunk: int = 2,
                progress: bool = False) -> list[dict[str, float]]:
     """Per-frame features and scores of a whole clip, computed `chunk` frames at a time.
 
