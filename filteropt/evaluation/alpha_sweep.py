@@ -24,6 +24,7 @@ from filteropt.datasets.clips import Clip
 from filteropt.media.frames import write_y4m
 from filteropt.media.libvmaf import libvmaf_on_files
 from filteropt.prefilters.linear import LinearPrefilter
+from filteropt.prefilters.spec import IdentityPrefilter
 from filteropt.prefilters.unsharp import UnsharpPrefilter
 
 SWEEP_COLUMNS = ("filter", "alpha", "vmaf", "vmaf_clipped", "psnr_y", "frames", "ffmpeg_filter")
@@ -44,8 +45,8 @@ def deployed_filter_string(module: nn.Module, bit_depth: int) -> str | None:
         return module.ffmpeg_filter(bit_depth)
     if isinstance(module, LinearPrefilter):
         return module.ffmpeg_filter()
-    if hasattr(module, "ffmpeg_filter") and not hasattr(module, "normalised_residual"):
-        return module.ffmpeg_filter()  # the identity: 'null'
+    if isinstance(module, IdentityPrefilter):
+        return module.ffmpeg_filter()  # 'null'
     return None
 
 

@@ -192,11 +192,17 @@ def _torch_pipe(job: Job):
     return start
 
 
-def run_job(job: Job, jobs_dir: Path) -> dict:
-    """Encode, decode and measure one job; store and return its results.csv row."""
-    from filteropt.vmaf.compare import score_clip
-    from filteropt.vmaf.vmaf import VMAF
+@dataclass
+class EncodedJob:
+    """A job after its ffmpeg part: the results.csv row without the torch VMAF, and its decoded video."""
 
+    job: Job
+    row: dict
+    decoded: Path
+
+
+def encode_and_measure(job: Job, jobs_dir: Path) -> EncodedJob:
+    """The ffmpeg part of a job (encode, decode, libvmaf); safe to run in worker threads."""
     folder = job.folder(jobs_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stream = job.bitstream(jobs_dir)
@@ -212,32 +218,57 @@ def run_job(job: Job, jobs_dir: Path) -> dict:
         result = run_libvmaf(src.input.input_args(), ["-i", str(decoded)], LIBVMAF_MODELS, psnr=True,
                              pix_fmt=job.settings.pix_fmt, frames=job.frames)
         t3 = time.perf_counter()
-        dis_codes, bit_depth = read_luma_codes(decoded)
-        count = dis_codes.shape[0]
-        if len(result.frames) != count:
-            raise FilteroptError(f"{job.describe()}: libvmaf scored {len(result.frames)} of {count} frames")
-        ours = None
-        if job.torch_vmaf:
-            ref_codes, _ = read_luma_codes(src.input, max_frames=count)
-            ours = score_clip(VMAF("vmaf_v0.6.1", clip=True, bit_depth=bit_depth), ref_codes, dis_codes)
-        t4 = time.perf_counter()
-    finally:
+    except BaseException:
         if decoded.exists():
             os.unlink(decoded)
-    seconds = count / src.fps_value
+        raise
+    count = len(result.frames)
+    if not count:
+        os.unlink(decoded)
+        raise FilteroptError(f"{job.describe()}: libvmaf scored no frames")
     mean = lambda key: sum(f[key] for f in result.frames) / count  # noqa: E731
     row = {
         "source": src.name, "filter": job.filter.spec, "encoder": job.encoder.name, "preset": job.settings.preset,
         "rate_control": job.rate_control, "target_kbps": job.target_kbps,
-        "actual_kbps": stream.stat().st_size * 8 / 1000 / seconds,
-        "vmaf": mean("vmaf"), "vmaf_neg": mean("vmaf_neg"), "psnr_y": mean("psnr_y"),
-        "torch_vmaf": sum(f["vmaf"] for f in ours) / count if ours else None,
+        "actual_kbps": stream.stat().st_size * 8 / 1000 / (count / src.fps_value),
+        "vmaf": mean("vmaf"), "vmaf_neg": mean("vmaf_neg"), "psnr_y": mean("psnr_y"), "torch_vmaf": None,
         "frames": count, "width": src.width, "height": src.height, "fps": round(src.fps_value, 3),
         "filter_string": job.filter.describe(src.bit_depth),
         "encoder_version": bitstream_encoder_version(stream), "ffmpeg_version": tool_versions()["ffmpeg"],
         "libvmaf_version": result.version, "filteropt_version": __version__, "job_key": job.key,
         "bitstream": str(stream), "encode_s": round(t1 - t0, 3), "decode_s": round(t2 - t1, 3),
-        "libvmaf_s": round(t3 - t2, 3), "torch_vmaf_s": round(t4 - t3, 3),
+        "libvmaf_s": round(t3 - t2, 3), "torch_vmaf_s": 0.0,
     }
-    write_json_atomic(folder / RESULT_FILE, row)
+    return EncodedJob(job, row, decoded)
+
+
+def finish_job(encoded: EncodedJob, jobs_dir: Path) -> dict:
+    """The torch part of a job (our VMAF of the decoded video), then its result.json; returns the row.
+
+    Run it on the main thread: torch's small matrix products run about 2x slower in worker threads here.
+    """
+    from filteropt.vmaf.compare import score_clip
+    from filteropt.vmaf.vmaf import VMAF
+
+    job, row = encoded.job, dict(encoded.row)
+    try:
+        if job.torch_vmaf:
+            t0 = time.perf_counter()
+            dis_codes, bit_depth = read_luma_codes(encoded.decoded)
+            if dis_codes.shape[0] != row["frames"]:
+                raise FilteroptError(f"{job.describe()}: libvmaf scored {row['frames']} of {dis_codes.shape[0]} "
+                                     "decoded frames")
+            ref_codes, _ = read_luma_codes(job.source.input, max_frames=row["frames"])
+            ours = score_clip(VMAF("vmaf_v0.6.1", clip=True, bit_depth=bit_depth), ref_codes, dis_codes)
+            row["torch_vmaf"] = sum(f["vmaf"] for f in ours) / len(ours)
+            row["torch_vmaf_s"] = round(time.perf_counter() - t0, 3)
+    finally:
+        if encoded.decoded.exists():
+            os.unlink(encoded.decoded)
+    write_json_atomic(job.folder(jobs_dir) / RESULT_FILE, row)
     return row
+
+
+def run_job(job: Job, jobs_dir: Path) -> dict:
+    """Encode, decode and measure one job; store and return its results.csv row."""
+    return finish_job(encode_and_measure(job, jobs_dir), jobs_dir)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from filteropt.errors import FilteroptError
 from filteropt.evaluation.bdrate import bd_rates
-from filteropt.evaluation.jobs import Job, cached_result, dry_run_commands, job_filter, run_job
+from filteropt.evaluation.jobs import Job, cached_result, dry_run_commands, encode_and_measure, finish_job, job_filter
 from filteropt.evaluation.presets import load_preset
 from filteropt.evaluation.sources import Source, open_source, sample_sources
 from filteropt.io import check_writable, write_csv_atomic, write_json_atomic
@@ -190,7 +190,11 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
 
 def _run_jobs(pending: list[Job], jobs_dir: Path, workers: int, rows: dict[str, dict], progress: bool,
               cached: int, total: int) -> list[tuple[Job, str]]:
-    """Run jobs, `workers` at a time, with a progress bar counting jobs; returns the failures."""
+    """Run jobs with a progress bar counting them; returns the failures.
+
+    `workers` threads run the ffmpeg part of the jobs (encode, decode, libvmaf); this thread runs
+    the torch VMAF of each finished one meanwhile, so the next encodes overlap it.
+    """
     from tqdm import tqdm
 
     failures: list[tuple[Job, str]] = []
@@ -203,12 +207,15 @@ def _run_jobs(pending: list[Job], jobs_dir: Path, workers: int, rows: dict[str, 
             while queue or futures:
                 while queue and len(futures) < workers:
                     job = queue.pop(0)
-                    futures[pool.submit(run_job, job, jobs_dir)] = job
+                    futures[pool.submit(encode_and_measure, job, jobs_dir)] = job
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = futures.pop(future)
+                    while queue and len(futures) < workers:  # keep the workers busy while we score
+                        nxt = queue.pop(0)
+                        futures[pool.submit(encode_and_measure, nxt, jobs_dir)] = nxt
                     try:
-                        rows[job.key] = future.result()
+                        rows[job.key] = finish_job(future.result(), jobs_dir)
                     except FilteroptError as exc:
                         failures.append((job, str(exc)))
                     bar.update(1)
