@@ -5,12 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from filteropt.errors import FilteroptError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 
 def check_writable(path: str | Path) -> None:
@@ -59,3 +65,11 @@ def write_csv_atomic(table, path: str | Path, float_format: str | None = None) -
     """Write a pandas table as CSV (no index), atomically."""
     with atomic_write(path) as f:
         table.to_csv(f, index=False, float_format=float_format)
+
+
+def read_toml(path: str | Path, what: str) -> dict:
+    """The parsed TOML file; FilteroptError '<what> <path> is not valid TOML (...)' when unreadable."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise FilteroptError(f"{what} {path} is not valid TOML ({exc})") from None

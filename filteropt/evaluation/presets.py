@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from filteropt.errors import FilteroptError
+from filteropt.io import read_toml
 from filteropt.media.encode import EncoderSettings
 from filteropt.media.frames import parse_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PRESETS_ENV = "FILTEROPT_ENCODERS"
 RATE_CONTROLS = ("abr", "2pass")
@@ -99,10 +94,7 @@ def load_preset(name_or_path: str) -> EncoderPreset:
                                  "or give a preset .toml file")
     elif not path.is_file():
         raise FilteroptError(f"encoder preset {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FilteroptError(f"encoder preset {path} is not valid TOML ({exc})") from None
+    data = read_toml(path, "encoder preset")
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise FilteroptError(f"encoder preset {path} lacks {', '.join(missing)}; see encoders/README.md")

@@ -15,17 +15,12 @@ Keys (all tables optional except `kind`):
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from filteropt.errors import FilteroptError
+from filteropt.io import read_toml
 from filteropt.training.filters import TRAINABLE_FILTERS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 KINDS = ("visual", "tradeoff", "rd", "cnn_vs_linear")
 
@@ -52,10 +47,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.is_file():
         raise FilteroptError(f"experiment file {path} does not exist; see experiments/ for the configs")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FilteroptError(f"experiment file {path} is not valid TOML ({exc})") from None
+    data = read_toml(path, "experiment file")
     kind = data.get("kind")
     if kind not in KINDS:
         raise FilteroptError(f"experiment file {path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
