@@ -19,7 +19,7 @@ import ffmpeg
 
 from filteropt.errors import FilteroptError
 from filteropt.io import temp_file_beside
-from filteropt.media.ffmpeg import ffmpeg_exe, require_filters, run_ffmpeg
+from filteropt.media.ffmpeg import ffmpeg_exe, last_line, require_filters, run_ffmpeg
 from filteropt.media.video import VideoFormat
 
 
@@ -130,8 +130,7 @@ def _run(cmd: Sequence[str], stdin_frames: tuple[VideoFormat, Iterable[bytes]] |
             raise failure[0]
         if code != 0:
             errors.seek(0)
-            lines = [ln.strip() for ln in errors.read().decode(errors="replace").splitlines() if ln.strip()]
-            raise FilteroptError(f"encoder failed: {lines[-1] if lines else f'exit code {code}'}")
+            raise FilteroptError(f"encoder failed: {last_line(errors.read()) or f'exit code {code}'}")
 
 
 def encode(source: SourceInput, settings: EncoderSettings, out: Path, *, vf: str | None = None,
@@ -152,10 +151,9 @@ def encode(source: SourceInput, settings: EncoderSettings, out: Path, *, vf: str
         for cmd in commands:
             _run(cmd, torch_frames() if torch_frames else None)
         os.replace(tmp, out)
-    finally:
-        for leftover in [tmp] + ([str(p) for p in Path(tmp).parent.glob(Path(tmp).name + ".stats*")] if stats else []):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
+    finally:  # the partial bitstream, and x264/x265 pass logs (stats file and its .cutree/.temp)
+        for leftover in [Path(tmp), *Path(tmp).parent.glob(Path(tmp).name + ".stats*")]:
+            leftover.unlink(missing_ok=True)
 
 
 def decode_command(bitstream: Path, out: Path, pix_fmt: str) -> list[str]:

@@ -60,6 +60,12 @@ def require_filters(*filters: str, encoders: Sequence[str] = ()) -> None:
         )
 
 
+def last_line(stderr: bytes) -> str | None:
+    """The last non-empty line a process wrote to stderr, stripped (None when it wrote nothing)."""
+    lines = [ln.strip() for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else None
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
@@ -74,7 +80,6 @@ def run_ffmpeg(
     cmd += list(args)
     proc = subprocess.run(cmd, input=input, capture_output=True)
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        detail = lines[-1] if lines else f"exit code {proc.returncode}"
+        detail = last_line(proc.stderr) or f"exit code {proc.returncode}"
         raise FilteroptError(f"ffmpeg failed: {detail}")
     return proc

@@ -23,7 +23,7 @@ import numpy as np
 
 from filteropt.errors import FilteroptError
 from filteropt.io import temp_file_beside
-from filteropt.media.ffmpeg import ffmpeg_exe
+from filteropt.media.ffmpeg import ffmpeg_exe, last_line
 from filteropt.media.frames import _DECODE_FORMATS, RAW_PIX_FMTS, parse_size, parse_y4m_header
 
 OUTPUT_SUFFIXES = (".y4m", ".yuv", ".mkv")
@@ -200,8 +200,7 @@ class VideoReader:
         if self._errors is None:
             return None
         self._errors.seek(0)
-        lines = [ln.strip() for ln in self._errors.read().decode(errors="replace").splitlines() if ln.strip()]
-        return lines[-1] if lines else None
+        return last_line(self._errors.read())
 
     def __iter__(self) -> Iterator[bytes]:
         """Each frame's bytes in order (FilteroptError on a truncated or undecodable input)."""
@@ -302,8 +301,7 @@ class VideoWriter:
             self._proc.kill()
             self._proc.wait()
         self._errors.seek(0)
-        lines = [ln.strip() for ln in self._errors.read().decode(errors="replace").splitlines() if ln.strip()]
-        return lines[-1] if lines else None
+        return last_line(self._errors.read())
 
     def write(self, frame: bytes) -> None:
         """Append one raw frame."""
@@ -388,8 +386,7 @@ def ffmpeg_filter_stream(fmt: VideoFormat, frames: Iterable[bytes], vf: str) -> 
 
     def ffmpeg_error() -> str:
         errors.seek(0)
-        lines = [ln.strip() for ln in errors.read().decode(errors="replace").splitlines() if ln.strip()]
-        return f"ffmpeg failed: {lines[-1] if lines else 'no output'} (filter {vf})"
+        return f"ffmpeg failed: {last_line(errors.read()) or 'no output'} (filter {vf})"
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
