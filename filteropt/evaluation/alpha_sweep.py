@@ -23,8 +23,7 @@ from torch import nn
 from filteropt.datasets.clips import Clip
 from filteropt.media.frames import write_y4m
 from filteropt.media.libvmaf import libvmaf_on_files
-from filteropt.prefilters.linear import LinearPrefilter
-from filteropt.prefilters.spec import IdentityPrefilter
+from filteropt.prefilters.spec import deployed_filter_string
 from filteropt.prefilters.unsharp import UnsharpPrefilter
 
 SWEEP_COLUMNS = ("filter", "alpha", "vmaf", "vmaf_clipped", "psnr_y", "frames", "ffmpeg_filter")
@@ -37,17 +36,6 @@ def at_alpha(module: nn.Module, alpha: float) -> nn.Module:
     out = copy.deepcopy(module)
     out.alpha = float(alpha) * float(getattr(module, "alpha", 1.0))
     return out
-
-
-def deployed_filter_string(module: nn.Module, bit_depth: int) -> str | None:
-    """The ffmpeg filter a module deploys as, or None for filters applied by torch (CNNs)."""
-    if isinstance(module, UnsharpPrefilter):
-        return module.ffmpeg_filter(bit_depth)
-    if isinstance(module, LinearPrefilter):
-        return module.ffmpeg_filter()
-    if isinstance(module, IdentityPrefilter):
-        return module.ffmpeg_filter()  # 'null'
-    return None
 
 
 @dataclass

@@ -37,7 +37,13 @@ from filteropt.media.encode import (
 from filteropt.media.ffmpeg import ffmpeg_exe
 from filteropt.media.libvmaf import libvmaf_args, run_libvmaf
 from filteropt.media.video import VideoFormat, VideoReader
-from filteropt.prefilters.spec import IdentityPrefilter, build_filter, parse_spec, resolve_spec
+from filteropt.prefilters.spec import (
+    IdentityPrefilter,
+    build_filter,
+    deployed_filter_string,
+    parse_spec,
+    resolve_spec,
+)
 
 # bump when the measurement itself changes: cached results of older versions are recomputed
 MEASURE_VERSION = 1
@@ -55,12 +61,9 @@ class JobFilter:
 
     def vf(self, bit_depth: int) -> str | None:
         """The ffmpeg filter chain of the encode graph (None: no ffmpeg filter)."""
-        if isinstance(self.module, IdentityPrefilter) or not hasattr(self.module, "ffmpeg_filter"):
+        if isinstance(self.module, IdentityPrefilter):
             return None
-        try:
-            return self.module.ffmpeg_filter(bit_depth)  # unsharp refuses sizes that overflow at this depth
-        except TypeError:
-            return self.module.ffmpeg_filter()
+        return deployed_filter_string(self.module, bit_depth)
 
     @property
     def torch_only(self) -> bool:
@@ -90,11 +93,7 @@ def job_filter(spec: str) -> JobFilter:
     if not hasattr(module, "ffmpeg_filter"):
         resolved = resolve_spec(parse_spec(spec))
         return JobFilter(spec, module, f"cnn sha256:{_file_digest(resolved.path)} alpha={module.alpha!r}")
-    try:
-        vf = module.ffmpeg_filter(8)
-    except TypeError:
-        vf = module.ffmpeg_filter()
-    return JobFilter(spec, module, vf)
+    return JobFilter(spec, module, deployed_filter_string(module, 8))
 
 
 @functools.lru_cache(maxsize=1)

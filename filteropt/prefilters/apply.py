@@ -30,7 +30,7 @@ from filteropt.media.video import (
     with_luma,
 )
 from filteropt.prefilters.linear import LinearPrefilter, ffmpeg_convolution
-from filteropt.prefilters.spec import FilterSpec, build_filter
+from filteropt.prefilters.spec import FilterSpec, build_filter, deployed_filter_string
 from filteropt.prefilters.unsharp import UnsharpPrefilter
 
 ENGINES = ("auto", "ffmpeg", "torch")
@@ -51,11 +51,9 @@ class ApplyResult:
 
 def ffmpeg_string(module: nn.Module, fmt: VideoFormat) -> str | None:
     """The -vf string that runs `module` on video of `fmt`, or None where ffmpeg cannot run it."""
-    if not hasattr(module, "ffmpeg_filter"):
-        return None
     if isinstance(module, UnsharpPrefilter) and fmt.pix_fmt.startswith("gray"):
         return None  # ffmpeg's unsharp takes no gray input (it would convert the pixel format)
-    return module.ffmpeg_filter()
+    return deployed_filter_string(module, fmt.bit_depth)
 
 
 def choose_engine(module: nn.Module, engine: str, fmt: VideoFormat) -> str:

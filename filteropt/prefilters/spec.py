@@ -214,6 +214,16 @@ class IdentityPrefilter(nn.Module):
         return to_codes(x, bit_depth).to(torch.float32)
 
 
+def deployed_filter_string(module: nn.Module, bit_depth: int) -> str | None:
+    """The ffmpeg -vf string a prefilter deploys as at `bit_depth` ('null' for the identity), or None
+    for filters only torch runs (CNNs). Unsharp sizes that overflow inside ffmpeg at that depth raise."""
+    if isinstance(module, UnsharpPrefilter):
+        return module.ffmpeg_filter(bit_depth)
+    if isinstance(module, (LinearPrefilter, IdentityPrefilter)):
+        return module.ffmpeg_filter()
+    return None
+
+
 def is_torchscript(path: Path) -> bool:
     """True for a TorchScript archive (it holds compiled code), False for a torch.save file."""
     try:
