@@ -72,6 +72,7 @@ def run_demo(out: str | Path = "demo-out", *, kbps: float = 250.0, steps: int | 
              preset: str | None = None, jobs: int = 2, progress: bool = True, print_fn=print) -> dict:
     """The four steps above into `out` (train/ and rd/); returns the metric check, the learned filter's
     ffmpeg string and the BD-rate table. `steps`, `frames` and `preset` shorten it (tests)."""
+    from filteropt.evaluation.bdrate import bd_rate_text
     from filteropt.evaluation.rd_eval import RdEvalSettings, rd_eval
     from filteropt.io import check_writable
     from filteropt.training.config import TrainConfig
@@ -98,10 +99,8 @@ def run_demo(out: str | Path = "demo-out", *, kbps: float = 250.0, steps: int | 
     settings = RdEvalSettings(filters=["none", "unsharp:7:0.5", f"run:{run_dir}:0.25"], out=str(out / "rd"),
                               frames=frames, preset=preset, jobs=jobs)
     rd = rd_eval(settings, progress=progress, echo=print_fn)
-    table = rd.bdrate.pivot_table(index=["source", "filter"], columns="metric", values="bd_rate_percent",
-                                  sort=False, dropna=False)
     print_fn("BD-rate against no filter (%, negative = fewer bits for the same quality; n/a: curves that "
              "cannot be compared, see rd/bdrate.csv):")
-    print_fn(table.to_string(float_format=lambda v: f"{v:+.2f}", na_rep="n/a"))
+    print_fn(bd_rate_text(rd.bdrate))
     print_fn(f"RD plots: {out / 'rd' / 'rd_vmaf.png'}, rd_vmaf_neg.png, rd_psnr.png; all rows: {out / 'rd' / 'results.csv'}")
     return {"metric": summary, "ffmpeg_filter": vf, "bdrate": rd.bdrate, "results": rd.results}

@@ -38,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from filteropt.evaluation.bdrate import bd_rate_text
     from filteropt.evaluation.rd_eval import RdEvalSettings, parse_bitrates, rd_eval
 
     settings = RdEvalSettings(filters=args.filters, sources=args.source, out=args.out, encoder=args.encoder,
@@ -51,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(result.results)} jobs ({result.ran} run, {result.cached} cached) in {result.seconds:.0f} s -> "
           f"{result.out}/results.csv, bdrate.csv, rd_vmaf.png, rd_vmaf_neg.png, rd_psnr.png")
     if len(result.bdrate):
-        table = result.bdrate.pivot_table(index=["source", "filter"], columns="metric", values="bd_rate_percent",
-                                          sort=False, dropna=False)
         print("BD-rate against none (%, negative = fewer bits for the same quality):")
-        print(table.to_string(float_format=lambda v: f"{v:+.2f}", na_rep="n/a"))
+        print(bd_rate_text(result.bdrate))
         skipped = result.bdrate[result.bdrate["note"].fillna("").str.startswith("not computed")]
         for _, row in skipped.iterrows():
             print(f"  {row['source']} / {row['filter']} / {row['metric']}: {row['note']}")

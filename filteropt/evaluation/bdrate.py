@@ -67,6 +67,13 @@ def bd_rate(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> tuple[floa
     return value, f"low overlap: {100 * overlap:.0f} % of the {metric} range" if overlap < 0.75 else ""
 
 
+def bd_rate_text(bdrate: pd.DataFrame) -> str:
+    """The BD-rates as a source/filter by metric table for a terminal (+x.xx %, n/a where empty)."""
+    table = bdrate.pivot_table(index=["source", "filter"], columns="metric", values="bd_rate_percent",
+                               sort=False, dropna=False)
+    return table.to_string(float_format=lambda v: f"{v:+.2f}", na_rep="n/a")
+
+
 def bd_rates(results: pd.DataFrame, anchor: str = "none") -> pd.DataFrame:
     """One row per (source, filter other than the anchor, metric); negative BD-rate = bits saved."""
     rows = []

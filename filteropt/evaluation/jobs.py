@@ -266,8 +266,3 @@ def finish_job(encoded: EncodedJob, jobs_dir: Path) -> dict:
             os.unlink(encoded.decoded)
     write_json_atomic(job.folder(jobs_dir) / RESULT_FILE, row)
     return row
-
-
-def run_job(job: Job, jobs_dir: Path) -> dict:
-    """Encode, decode and measure one job; store and return its results.csv row."""
-    return finish_job(encode_and_measure(job, jobs_dir), jobs_dir)

@@ -22,7 +22,7 @@ from filteropt.errors import FilteroptError
 from filteropt.evaluation.bdrate import bd_rates
 from filteropt.evaluation.jobs import Job, cached_result, dry_run_commands, encode_and_measure, finish_job, job_filter
 from filteropt.evaluation.presets import load_preset
-from filteropt.evaluation.sources import Source, open_source, sample_sources
+from filteropt.evaluation.sources import open_source, sample_sources
 from filteropt.io import check_writable, write_csv_atomic, write_json_atomic
 from filteropt.plots import rd_curves
 
@@ -31,6 +31,7 @@ RESULT_COLUMNS = ("source", "filter", "encoder", "preset", "rate_control", "targ
                   "encoder_version", "ffmpeg_version", "libvmaf_version", "filteropt_version", "job_key",
                   "bitstream", "encode_s", "decode_s", "libvmaf_s", "torch_vmaf_s")
 ANCHOR = "none"
+RD_PLOTS = (("vmaf", "rd_vmaf.png"), ("vmaf_neg", "rd_vmaf_neg.png"), ("psnr_y", "rd_psnr.png"))
 
 
 @dataclass
@@ -82,7 +83,13 @@ def split_specs(items: list[str]) -> list[str]:
     return list(dict.fromkeys(specs))
 
 
-def plan_jobs(settings: RdEvalSettings, out: Path) -> tuple[list[Job], list[Source], list[str]]:
+def write_rd_plots(results: pd.DataFrame, out: Path, title: str) -> None:
+    """rd_vmaf.png, rd_vmaf_neg.png and rd_psnr.png of `results` in `out`."""
+    for metric, name in RD_PLOTS:
+        rd_curves(results, metric, out / name, title)
+
+
+def plan_jobs(settings: RdEvalSettings, out: Path) -> tuple[list[Job], list[str]]:
     """Check every input and list the jobs (source x filter x bitrate), with notes for the user."""
     if settings.jobs < 1:
         raise FilteroptError(f"-j must be at least 1, not {settings.jobs}")
@@ -122,7 +129,7 @@ def plan_jobs(settings: RdEvalSettings, out: Path) -> tuple[list[Job], list[Sour
                                                                                 settings.rate_control),
                                 settings.rate_control or encoder.rate_control, kbps, settings.frames,
                                 settings.torch_vmaf))
-    return jobs, sources, notes
+    return jobs, notes
 
 
 def _settings_record(settings: RdEvalSettings, jobs: list[Job]) -> dict:
@@ -137,7 +144,7 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
     if out.exists() and not out.is_dir():
         raise FilteroptError(f"--out {out} is a file; give a folder")
     out.mkdir(exist_ok=True)
-    jobs, _, notes = plan_jobs(settings, out)
+    jobs, notes = plan_jobs(settings, out)
     for note in notes:
         echo(f"note: {note}")
     jobs_dir = out / "jobs"
@@ -162,15 +169,15 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
 
     t0 = time.perf_counter()
     rows: dict[str, dict] = {}
-    pending = []
+    pending: dict[str, Job] = {}  # by key: the same source given twice is one job
     for job in jobs:
         found = cached_result(job, jobs_dir)
         if found is not None:
             rows[job.key] = found
-        elif job.key not in {j.key for j in pending}:
-            pending.append(job)
+        else:
+            pending.setdefault(job.key, job)
     cached = len(jobs) - len(pending)
-    failures = _run_jobs(pending, jobs_dir, settings.jobs, rows, progress, cached, len(jobs))
+    failures = _run_jobs(list(pending.values()), jobs_dir, settings.jobs, rows, progress, cached, len(jobs))
     seconds = time.perf_counter() - t0
     done = [rows[j.key] for j in jobs if j.key in rows]
     results = pd.DataFrame(done, columns=list(RESULT_COLUMNS))
@@ -178,9 +185,8 @@ def rd_eval(settings: RdEvalSettings, *, dry_run: bool = False, progress: bool =
     bdrate = bd_rates(results, ANCHOR) if len(results) else pd.DataFrame()
     write_csv_atomic(bdrate, out / "bdrate.csv")
     if len(results):
-        for metric, name in (("vmaf", "rd_vmaf.png"), ("vmaf_neg", "rd_vmaf_neg.png"), ("psnr_y", "rd_psnr.png")):
-            rd_curves(results, metric, out / name, f"{jobs[0].encoder.name} {jobs[0].settings.preset}, "
-                                                      f"{jobs[0].rate_control}: quality against the original source")
+        write_rd_plots(results, out, f"{jobs[0].encoder.name} {jobs[0].settings.preset}, {jobs[0].rate_control}: "
+                                     "quality against the original source")
     if failures:
         first = failures[0]
         raise FilteroptError(f"{len(failures)} of {len(jobs)} jobs failed (first: {first[0].describe()}: {first[1]}); "
@@ -203,17 +209,19 @@ def _run_jobs(pending: list[Job], jobs_dir: Path, workers: int, rows: dict[str, 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures: dict[Future, Job] = {}
         queue = list(pending)
+
+        def fill() -> None:
+            while queue and len(futures) < workers:
+                job = queue.pop(0)
+                futures[pool.submit(encode_and_measure, job, jobs_dir)] = job
+
         try:
-            while queue or futures:
-                while queue and len(futures) < workers:
-                    job = queue.pop(0)
-                    futures[pool.submit(encode_and_measure, job, jobs_dir)] = job
+            fill()
+            while futures:
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = futures.pop(future)
-                    while queue and len(futures) < workers:  # keep the workers busy while we score
-                        nxt = queue.pop(0)
-                        futures[pool.submit(encode_and_measure, nxt, jobs_dir)] = nxt
+                    fill()  # keep the workers busy while this thread scores
                     try:
                         rows[job.key] = finish_job(future.result(), jobs_dir)
                     except FilteroptError as exc:

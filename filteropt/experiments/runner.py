@@ -15,10 +15,9 @@ import pandas as pd
 from filteropt.errors import FilteroptError
 from filteropt.evaluation.alpha_sweep import at_alpha, held_out_files, psnr_y, strongest_alpha_at_psnr
 from filteropt.evaluation.bdrate import bd_rates
-from filteropt.evaluation.rd_eval import RdEvalSettings, rd_eval
+from filteropt.evaluation.rd_eval import RdEvalSettings, rd_eval, write_rd_plots
 from filteropt.experiments.config import ExperimentConfig, load_experiment
 from filteropt.io import write_csv_atomic, write_json_atomic
-from filteropt.plots import rd_curves
 from filteropt.prefilters.spec import build_filter
 from filteropt.training.config import TrainConfig
 from filteropt.training.held_out_sweep import sweep_run
@@ -127,8 +126,7 @@ def run_rd(cfg: ExperimentConfig, out: Path, runs: dict[str, TrainResult], first
     write_csv_atomic(bdrate, out / "bdrate.csv", "%.6f")
     table = bd_table(bdrate, [s for s in chosen if s != "none"])
     write_csv_atomic(table, out / "bdrate_summary.csv", "%.6f")
-    for metric, name in (("vmaf", "rd_vmaf.png"), ("vmaf_neg", "rd_vmaf_neg.png"), ("psnr_y", "rd_psnr.png")):
-        rd_curves(subset, metric, out / name, f"{cfg.name}: x265 {subset['preset'].iloc[0]}, against the source")
+    write_rd_plots(subset, out, f"{cfg.name}: x265 {subset['preset'].iloc[0]}, against the source")
     return table
 
 
