@@ -102,3 +102,15 @@ def test_ten_bit_raw(tmp_path, small_clip10):
     assert proc.returncode == 0, proc.stderr
     frames = json.loads(out.read_text())["frames"]
     assert frames[0]["vmaf"] == pytest.approx(97.428, abs=1e-3)  # identical frames, no motion
+
+
+def test_closed_stdout_pipe_stops_quietly():
+    """`filteropt ... | head` closing the pipe early: exit 1, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "filteropt.cli.main", "export", "--filter", "unsharp:5:1"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
