@@ -29,14 +29,18 @@ def motion_blur(frames: torch.Tensor) -> torch.Tensor:
 
 
 def motion_scores(ref: torch.Tensor) -> torch.Tensor:
-    """Per-frame `motion`: 0 for frame 0, else mean |blur(ref[i]) - blur(ref[i-1])|. Shape [N]."""
-    zero = torch.zeros(1, dtype=ref.dtype, device=ref.device)
-    if ref.shape[0] < 2:
-        return zero
-    blurred = motion_blur(ref)
-    diff = (blurred[1:] - blurred[:-1]).abs()
-    sad = diff.sum(dim=(1, 2, 3), dtype=torch.float64) / diff[0].numel()
-    return torch.cat([zero, sad.to(ref.dtype)])
+    """Per-frame `motion`: 0 for frame 0, else mean |blur(ref[i]) - blur(ref[i-1])|. Shape [N].
+
+    Frames are blurred one at a time (no clip-sized temporaries), each reused for the next difference.
+    """
+    scores = [torch.zeros(1, dtype=ref.dtype, device=ref.device)]
+    previous = motion_blur(ref[:1]) if ref.shape[0] > 1 else None
+    for i in range(1, ref.shape[0]):
+        current = motion_blur(ref[i:i + 1])
+        sad = (current - previous).abs_().sum(dtype=torch.float64) / current.numel()
+        scores.append(sad.to(ref.dtype).view(1))
+        previous = current
+    return torch.cat(scores)
 
 
 def motion2_from_motion(motion: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,58 @@ def _band_blocks(n: int, scale: int, stride: int, transpose: bool, block_rows: i
     return tuple(blocks)
 
 
+# a run of equal, evenly spaced blocks: (first output index a, count, outputs per block, first
+# input index c0, input step between blocks, block, its transpose); applied as one batched matmul
+Run = tuple[int, int, int, int, int, torch.Tensor, torch.Tensor]
+
+
+@functools.lru_cache(maxsize=512)
+def _band_runs(n: int, scale: int, stride: int, transpose: bool, block_rows: int, dtype: torch.dtype,
+               device: torch.device, first: int = 0, stop: int | None = None) -> tuple[Run, ...]:
+    """Blocks first:stop of `_band_blocks` merged into runs of equal, evenly spaced blocks.
+
+    Away from the borders every block of the banded matrix is the same, so most of a pass is
+    one batched matmul over overlapping views of its input instead of one matmul per block.
+    """
+    runs: list[Run] = []
+    for a, b, c0, c1, block, block_t in _band_blocks(n, scale, stride, transpose, block_rows, dtype, device)[first:stop]:
+        if runs:
+            ra, count, rows, rc0, step, rblock, rblock_t = runs[-1]
+            next_step = c0 - rc0 if count == 1 else step
+            if (b - a == rows and a == ra + count * rows and c0 == rc0 + count * next_step
+                    and block.shape == rblock.shape and torch.equal(block, rblock)):
+                runs[-1] = (ra, count + 1, rows, rc0, next_step, rblock, rblock_t)
+                continue
+        runs.append((a, 1, b - a, c0, 0, block, block_t))
+    return tuple(runs)
+
+
+def _vertical_runs(runs: tuple[Run, ...], x: torch.Tensor, out: torch.Tensor, in0: int = 0, out0: int = 0) -> None:
+    """out rows (a - out0 ...) = blocks @ x rows (c0 - in0 ...) for each run; x, out contiguous 2-D."""
+    cols = x.shape[1]
+    for a, count, rows, c0, step, block, _ in runs:
+        k = block.shape[1]
+        dst = out[a - out0:a - out0 + count * rows]
+        if count == 1:
+            torch.mm(block, x[c0 - in0:c0 - in0 + k], out=dst)
+        else:
+            src = x.as_strided((count, k, cols), (step * cols, cols, 1), x.storage_offset() + (c0 - in0) * cols)
+            torch.matmul(block.expand(count, -1, -1), src, out=dst.view(count, rows, cols))
+
+
+def _horizontal_runs(runs: tuple[Run, ...], x: torch.Tensor, out: torch.Tensor) -> None:
+    """out columns a ... = x columns c0 ... @ block.T for each run; x, out 2-D with unit column stride."""
+    r = x.shape[0]
+    for a, count, cols, c0, step, _, block_t in runs:
+        k = block_t.shape[0]
+        if count == 1:
+            torch.mm(x[:, c0:c0 + k], block_t, out=out[:, a:a + cols])
+        else:
+            src = x.as_strided((count, r, k), (step, x.stride(0), 1), x.storage_offset() + c0)
+            dst = out.as_strided((count, r, cols), (cols, out.stride(0), 1), out.storage_offset() + a)
+            torch.matmul(src, block_t.expand(count, -1, -1), out=dst)
+
+
 def _band_apply(x: torch.Tensor, n: int, scale: int, stride: int, axis: int, transpose: bool,
                 out: torch.Tensor | None = None) -> torch.Tensor:
     """Multiply axis `axis` (0 or -1) of x by the filter matrix of length-n input (or its transpose).
@@ -127,20 +179,17 @@ def _band_apply(x: torch.Tensor, n: int, scale: int, stride: int, axis: int, tra
     `out` (contiguous, not overlapping x) receives the result when given.
     """
     x = x.contiguous()
-    blocks = _band_blocks(n, scale, stride, transpose, _ROW_BLOCK if axis == 0 else _COL_BLOCK, x.dtype, x.device)
-    n_out = blocks[-1][1]
+    block_rows = _ROW_BLOCK if axis == 0 else _COL_BLOCK
+    runs = _band_runs(n, scale, stride, transpose, block_rows, x.dtype, x.device)
+    n_out = runs[-1][0] + runs[-1][1] * runs[-1][2]
     if axis == 0:
         if out is None:
             out = x.new_empty((n_out,) + tuple(x.shape[1:]))
-        x2, o2 = x.reshape(x.shape[0], -1), out.view(n_out, -1)
-        for a, b, c0, c1, block, _ in blocks:
-            torch.mm(block, x2[c0:c1], out=o2[a:b])
+        _vertical_runs(runs, x.reshape(x.shape[0], -1), out.view(n_out, -1))
     else:
         if out is None:
             out = x.new_empty(tuple(x.shape[:-1]) + (n_out,))
-        x2, o2 = x.reshape(-1, x.shape[-1]), out.view(-1, n_out)
-        for a, b, c0, c1, _, block_t in blocks:
-            torch.mm(x2[:, c0:c1], block_t, out=o2[:, a:b])
+        _horizontal_runs(runs, x.reshape(-1, x.shape[-1]), out.view(-1, n_out))
     return out
 
 
@@ -312,8 +361,8 @@ def _chunk_maps(ref: torch.Tensor, dis: torch.Tensor, scale: int, chunk: tuple) 
     """Blurred ref, dis, ref^2, dis^2, ref*dis for output rows a:b of [H, N, W] frames: [b-a, N, 5, W]."""
     h, n, w = ref.shape
     a, b, c0, c1, ids = chunk
-    vblocks = _band_blocks(h, scale, 1, False, _ROW_BLOCK, ref.dtype, ref.device)
-    hblocks = _band_blocks(w, scale, 1, False, _COL_BLOCK, ref.dtype, ref.device)
+    vruns = _band_runs(h, scale, 1, False, _ROW_BLOCK, ref.dtype, ref.device, ids.start, ids.stop)
+    hruns = _band_runs(w, scale, 1, False, _COL_BLOCK, ref.dtype, ref.device)
     r, d = ref[c0:c1], dis[c0:c1]
     moments = ref.new_empty((c1 - c0, n, 5, w))
     moments[:, :, 0] = r
@@ -322,14 +371,9 @@ def _chunk_maps(ref: torch.Tensor, dis: torch.Tensor, scale: int, chunk: tuple) 
     torch.mul(d, d, out=moments[:, :, 3])
     torch.mul(r, d, out=moments[:, :, 4])
     vertical = ref.new_empty((b - a, n, 5, w))
-    m2, v2 = moments.view(c1 - c0, -1), vertical.view(b - a, -1)
-    for i in ids:
-        ba, bb, bc0, bc1, block, _ = vblocks[i]
-        torch.mm(block, m2[bc0 - c0:bc1 - c0], out=v2[ba - a:bb - a])
+    _vertical_runs(vruns, moments.view(c1 - c0, -1), vertical.view(b - a, -1), in0=c0, out0=a)
     maps = moments[:b - a]  # reuse the moments' storage for the result
-    v3, f3 = vertical.view(-1, w), maps.view(-1, w)
-    for ha, hb, hc0, hc1, _, block_t in hblocks:
-        torch.mm(v3[:, hc0:hc1], block_t, out=f3[:, ha:hb])
+    _horizontal_runs(hruns, vertical.view(-1, w), maps.view(-1, w))
     return maps
 
 
