@@ -29,6 +29,7 @@ from _common import VMAF_TORCH_MISSING, import_vmaf_torch, print_table, use_all_
 
 from filteropt.datasets.sample import pan_clip
 from filteropt.media import ffmpeg_exe, write_y4m
+from filteropt.memory import keep_freed_memory
 from filteropt.vmaf import VMAF
 
 SIZES = ((576, 324), (1920, 1080))
@@ -182,6 +183,7 @@ def peak_rss_bytes() -> int:
 def measure_peak_in_this_process(impl: str, inputs: Path) -> None:
     """Child side: print the peak RSS (MiB) of one forward+backward above the RSS after set-up."""
     use_all_cores()
+    keep_freed_memory()
     ref, dis = torch.load(inputs)
     fn = torch_metrics(only=impl)[impl]
     gc.collect()
@@ -237,6 +239,7 @@ def main() -> int:
         measure_peak_in_this_process(args.peak_child[0], Path(args.peak_child[1]))
         return 0
     cores = use_all_cores()
+    kept = keep_freed_memory()  # as the filteropt command does; applies to both torch implementations
     stat = STATS[args.stat]
     load_start = os.getloadavg()[0]
     metrics = torch_metrics()
@@ -244,7 +247,8 @@ def main() -> int:
         print(VMAF_TORCH_MISSING)
     print(f"CPU, {cores} threads, torch {torch.__version__}, float32; our model {MODEL}; "
           f"libvmaf on {args.libvmaf_frames} frames, torch on 1 and {args.frames} frames; "
-          f"ms/frame = {args.stat} wall time / frames")
+          f"ms/frame = {args.stat} wall time / frames; "
+          f"freed memory {'kept for reuse (as the filteropt command)' if kept else 'returned to the OS'}")
     rows: list[list[object]] = []
     fwd: dict[tuple[str, str, int], float] = {}
     fwd_bwd: dict[tuple[str, str, int], float] = {}

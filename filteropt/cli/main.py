@@ -20,6 +20,7 @@ from filteropt.cli import (
     vmaf_cmd,
 )
 from filteropt.errors import FilteroptError
+from filteropt.memory import keep_freed_memory
 
 SUBCOMMANDS = (vmaf_cmd, demo_cmd, train_cmd, export_cmd, apply_cmd, tradeoff_cmd, rd_eval_cmd, experiment_cmd)
 
@@ -47,6 +48,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _warning_line
+    keep_freed_memory()  # torch's per-call buffers are reused instead of page-faulted in again
     try:
         code = args.run(args) or 0
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit

@@ -349,6 +349,8 @@ def _row_chunks(h: int, scale: int, row_elems: int, block_rows: int,
     """Row chunks (a, b, c0, c1, vertical block ids) of a scale: output rows a:b need input rows c0:c1."""
     blocks = _band_blocks(h, scale, 1, False, block_rows, torch.float64, torch.device("cpu"))
     per_chunk = max(1, chunk_elems // (block_rows * max(1, row_elems)))
+    # equal chunks (the allocator then reuses their buffers instead of mapping fresh memory)
+    per_chunk = -(-len(blocks) // -(-len(blocks) // per_chunk))
     chunks = []
     for first in range(0, len(blocks), per_chunk):
         ids = range(first, min(first + per_chunk, len(blocks)))
