@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from filteropt.datasets.sample import pan_clip
 from filteropt.media import libvmaf_on_tensors
 from filteropt.vmaf import VMAF
-from filteropt.vmaf.adm import adm_features
+from filteropt.vmaf.adm import adm_features, dwt_bands
 from filteropt.vmaf.motion import motion_features
 from filteropt.vmaf.vif import vif_features
 from filteropt.vmaf.vmaf import MIN_SIZE
@@ -91,3 +91,11 @@ def test_autograd_matches_finite_differences_of_libvmaf():
                               "vmaf_float_v0.6.1", clip=False).column("vmaf").mean().item() for t in (-h, h)]
     finite_difference = (lib[1] - lib[0]) / (2 * h)
     assert abs(theta.grad.item() - finite_difference) <= 0.02 * abs(finite_difference)
+
+
+@pytest.mark.parametrize("height,width", [(17, 17), (18, 19), (20, 23), (19, 22)])
+def test_dwt_gradcheck_odd_and_even_sizes(height, width):
+    """The DWT's hand-written backward (mirrored borders, odd and even sides) is its exact adjoint."""
+    gen = torch.Generator().manual_seed(2)
+    x = (255 * torch.rand(2, height, width, generator=gen, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: dwt_bands(t, 128.0), (x,))

@@ -50,170 +50,112 @@ _WATSON_AMPLITUDES = (
 # ---------------------------------------------------------------------------- DWT
 
 
-def _take(x: torch.Tensor, dim: int, start: int, count: int, step: int = 1) -> torch.Tensor:
-    """View of `count` entries of x along dim from start with the given step."""
-    idx = [slice(None)] * x.dim()
-    idx[dim] = slice(start, start + step * (count - 1) + 1, step)
-    return x[tuple(idx)]
+def _pad_for_dwt(x: torch.Tensor) -> torch.Tensor:
+    """[B,H,W] -> [B, H+3, 2(m+1)] (m = ceil(W/2)): rows and columns padded, columns split even/odd.
 
-
-def _mirror(i: int, n: int) -> int:
-    """libvmaf DWT border: index -1 reflects to 1; past the end n -> n-1, n+1 -> n-2 (edge repeated)."""
-    return -i if i < 0 else (2 * n - i - 1 if i >= n else i)
-
-
-def _filter_taps(out: torch.Tensor, inputs: list[torch.Tensor], taps: tuple[float, ...],
-                 scratch: torch.Tensor) -> None:
-    """out = ((t0*x0 + t1*x1) + t2*x2) + t3*x3, each product rounded (no FMA), in libvmaf's order.
-
-    scratch: flat buffer of at least out.numel() elements for the products.
+    Padded entry p of an axis of length n holds input index p - 1 with libvmaf's borders: -1
+    reflects to 1, past the end n -> n-1, n+1 -> n-2 (edge repeated). n + 3 entries cover the
+    taps of all ceil(n/2) outputs (output i reads entries 2i .. 2i+3). The padded columns come
+    even entries first, then odd ones, m + 1 of each, so the horizontal pass reads contiguous memory.
     """
-    torch.mul(inputs[0], taps[0], out=out)
-    product = scratch[:out.numel()].view(out.shape)
-    for x, tap in zip(inputs[1:], taps[1:]):
-        out.add_(torch.mul(x, tap, out=product))
+    h, w = x.shape[-2:]
+    rows = torch.cat([x[:, 1:2], x, x[:, h - 1:h], x[:, h - 2:h - 1]], dim=1)
+    last, before_last = rows[..., w - 1:w], rows[..., w - 2:w - 1]
+    if w % 2:  # even entries: columns 1, 1, 3, ..., w-2, w-1; odd: 0, 2, ..., w-1, w-2
+        parts = [rows[..., 1:2], rows[..., 1::2], last, rows[..., 0::2], before_last]
+    else:  # even entries: columns 1, 1, 3, ..., w-1; odd: 0, 2, ..., w-2, w-1
+        parts = [rows[..., 1:2], rows[..., 1::2], rows[..., 0::2], last]
+    return torch.cat(parts, dim=-1)
 
 
-def _analysis_1d(x: torch.Tensor, dim: int, out_lo: torch.Tensor, out_hi: torch.Tensor,
-                 scratch: torch.Tensor) -> None:
-    """Write the db2 low/high-pass outputs of x along dim (stride 2) into out_lo / out_hi."""
-    n = x.shape[dim]
-    m = (n + 1) // 2
-    for out, taps in ((out_lo, DB2_LO), (out_hi, DB2_HI)):
-        if m > 2:  # outputs 1..m-2 read rows 2i-1..2i+2, all inside the frame
-            inputs = [_take(x, dim, 1 + k, m - 2, 2) for k in range(4)]
-            _filter_taps(_take(out, dim, 1, m - 2), inputs, taps, scratch)
-        for i in {0, m - 1}:
-            src = [_mirror(2 * i - 1 + k, n) for k in range(4)]
-            _filter_taps(_take(out, dim, i, 1), [_take(x, dim, j, 1) for j in src], taps, scratch)
+def _tap_sum(views: list[torch.Tensor], taps: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> None:
+    """out = ((t0*x0 + t1*x1) + t2*x2) + t3*x3, every product rounded (no FMA), libvmaf's order.
+
+    taps: [2, 4] (low- and high-pass), broadcast as out's leading dimension; scratch: like out.
+    """
+    shape = (2,) + (1,) * views[0].dim()
+    torch.mul(views[0], taps[:, 0].view(shape), out=out)
+    for k in range(1, 4):
+        out.add_(torch.mul(views[k], taps[:, k].view(shape), out=scratch))
 
 
-def _analysis_1d_adjoint(g_lo: torch.Tensor, g_hi: torch.Tensor, dim: int, n: int) -> torch.Tensor:
-    """Adjoint of `_analysis_1d`: gradient w.r.t. the length-n input from output gradients."""
-    m = g_lo.shape[dim]
-    shape = list(g_lo.shape)
-    shape[dim] = 2 * m + 2  # padded coordinate p = 2i + k holds input index p - 1
-    gp = g_lo.new_empty(shape)
-    for parity, (k0, k1) in enumerate(((0, 2), (1, 3))):
-        lane = _take(gp, dim, parity, m + 1, 2)  # p = 2i + parity, i = 0..m
-        head = _take(lane, dim, 0, m)
-        torch.mul(g_lo, DB2_LO[k0], out=head)
-        head.add_(g_hi, alpha=DB2_HI[k0])
-        _take(lane, dim, m, 1).zero_()
-        tail = _take(lane, dim, 1, m)
-        tail.add_(g_lo, alpha=DB2_LO[k1])
-        tail.add_(g_hi, alpha=DB2_HI[k1])
-    gx = gp.narrow(dim, 1, n)
-    gx.narrow(dim, 1, 1).add_(gp.narrow(dim, 0, 1))
-    for p in range(n + 1, 2 * m + 2):
-        gx.narrow(dim, 2 * n - p, 1).add_(gp.narrow(dim, p, 1))
-    return gx
+def _tap_sum_adjoint(grad: torch.Tensor, taps: torch.Tensor, views: list[torch.Tensor]) -> None:
+    """Adjoint of `_tap_sum`: views[k] += t0[k] * grad[0] + t1[k] * grad[1] (views may overlap)."""
+    for k, view in enumerate(views):
+        view.add_(grad[0], alpha=float(taps[0, k])).add_(grad[1], alpha=float(taps[1, k]))
 
 
-def _column_taps(even: torch.Tensor, odd: torch.Tensor, w: int, j: int) -> list[torch.Tensor]:
-    """The 4 input columns (as [...,1] views of the even/odd column tensors) of output column j."""
-    src = [_mirror(2 * j - 1 + k, w) for k in range(4)]
-    return [(odd if c % 2 else even)[..., c // 2:c // 2 + 1] for c in src]
+class _Dwt(torch.autograd.Function):
+    """libvmaf's db2 DWT level of (x - offset), [B,H,W] -> [4,B,ceil(H/2),ceil(W/2)]; linear backward.
 
-
-def _analysis_columns(even: torch.Tensor, odd: torch.Tensor, w: int,
-                      out_lo: torch.Tensor, out_hi: torch.Tensor, scratch: torch.Tensor) -> None:
-    """Horizontal db2 pass of a width-w input given as its even and odd columns (contiguous reads)."""
-    m = (w + 1) // 2
-    # output j reads columns 2j-1, 2j, 2j+1, 2j+2 = odd[j-1], even[j], odd[j], even[j+1]
-    inner = [odd[..., 0:m - 2], even[..., 1:m - 1], odd[..., 1:m - 1], even[..., 2:m]]
-    for out, taps in ((out_lo, DB2_LO), (out_hi, DB2_HI)):
-        if m > 2:
-            _filter_taps(out[..., 1:m - 1], inner, taps, scratch)
-        for j in {0, m - 1}:
-            _filter_taps(out[..., j:j + 1], _column_taps(even, odd, w, j), taps, scratch)
-
-
-def _analysis_columns_adjoint(g_lo: torch.Tensor, g_hi: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adjoint of `_analysis_columns`: gradients w.r.t. the even and odd input columns."""
-    m = g_lo.shape[-1]
-    g_even = g_lo.new_zeros(*g_lo.shape[:-1], (w + 1) // 2)
-    g_odd = g_lo.new_zeros(*g_lo.shape[:-1], w // 2)
-    inner = [g_odd[..., 0:m - 2], g_even[..., 1:m - 1], g_odd[..., 1:m - 1], g_even[..., 2:m]]
-    for g, taps in ((g_lo, DB2_LO), (g_hi, DB2_HI)):
-        if m > 2:
-            for dst, tap in zip(inner, taps):
-                dst.add_(g[..., 1:m - 1], alpha=tap)
-        for j in {0, m - 1}:
-            for dst, tap in zip(_column_taps(g_even, g_odd, w, j), taps):
-                dst.add_(g[..., j:j + 1], alpha=tap)
-    return g_even, g_odd
-
-
-class _Dwt2(torch.autograd.Function):
-    """One level of libvmaf's 2-D db2 DWT (rows, then columns) with a hand-written linear backward.
-
-    Takes several [Bi,1,H,W] inputs and returns their bands stacked along the batch. Float
-    arithmetic follows libvmaf's order with every product rounded, so float32 subbands are
-    bit-identical to libvmaf's (which keeps its 1-degree angle test decisions). The even/odd
-    input columns are staged in the output's memory to keep fresh allocations low.
+    The input is padded and its columns split into even and odd ones once (`_pad_for_dwt`), so
+    each pass is four products and three sums over whole tensors, both filters at once.
     """
 
     @staticmethod
-    def forward(ctx, offset: float, *frames: torch.Tensor) -> torch.Tensor:
-        sizes = [f.shape[0] for f in frames]
-        b, (h, w) = sum(sizes), frames[0].shape[-2:]
-        h2, w2, w_odd = (h + 1) // 2, (w + 1) // 2, w // 2
-        out = frames[0].new_empty(b, 4, h2, w2)
-        flat = out.view(-1)
-        columns = [flat[:b * h * w2].view(b, 1, h, w2), flat[b * h * w2:b * h * w].view(b, 1, h, w_odd)]
-        start = 0
-        for f, nb in zip(frames, sizes):
-            for parity, cols in enumerate(columns):
-                torch.sub(f[..., parity::2], offset, out=cols[start:start + nb])
-            start += nb
-        scratch = out.new_empty(b * h2 * w2)
-        rows = []
-        for cols in columns:
-            filtered = out.new_empty(b, 2, h2, cols.shape[-1])
-            _analysis_1d(cols, 2, filtered[:, 0:1], filtered[:, 1:2], scratch)
-            rows.append(filtered)
-        # low-pass rows -> (a, h), high-pass rows -> (v, d): out channels (a, h, v, d)
-        for ch in (0, 1):
-            band = slice(ch, ch + 1)
-            _analysis_columns(rows[0][:, band], rows[1][:, band], w, out[:, ch:ch + 1], out[:, ch + 2:ch + 3], scratch)
-        ctx.sizes, ctx.hw = sizes, (h, w)
-        return out
+    def forward(ctx, x: torch.Tensor, offset: float) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        m, m2 = (h + 1) // 2, (w + 1) // 2
+        taps = torch.tensor((DB2_LO, DB2_HI), dtype=x.dtype, device=x.device)
+        padded = _pad_for_dwt(x)
+        if offset:
+            padded.sub_(offset)
+        # vertical pass: output row i reads padded rows 2i .. 2i+3 -> [2 (lo, hi), B, m, 2(m2+1)]
+        rows = x.new_empty(2, x.shape[0], m, 2 * m2 + 2)
+        scratch = torch.empty_like(rows)
+        _tap_sum([padded[:, k:k + 2 * m - 1:2] for k in range(4)], taps, rows, scratch)
+        # horizontal pass: output column j reads even[j], odd[j], even[j+1], odd[j+1]
+        even, odd = rows[..., :m2 + 1], rows[..., m2 + 1:]
+        bands = x.new_empty(2, 2, x.shape[0], m, m2)  # (horizontal, vertical band): a, h, v, d
+        _tap_sum([even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]], taps, bands,
+                 scratch.view(-1)[:bands.numel()].view(bands.shape))
+        ctx.hw = (h, w)
+        return bands.view(4, x.shape[0], m, m2)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        grads: list[torch.Tensor | None] = [None]
-        start = 0
-        for nb, needed in zip(ctx.sizes, ctx.needs_input_grad[1:]):
-            grads.append(_dwt_adjoint(grad[start:start + nb], *ctx.hw) if needed else None)
-            start += nb
-        return tuple(grads)
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        h, w = ctx.hw
+        b, m, m2 = grad.shape[1:]
+        taps = torch.tensor((DB2_LO, DB2_HI), dtype=grad.dtype, device=grad.device)
+        grad = grad.view(2, 2, b, m, m2)
+        rows = grad.new_zeros(2, b, m, 2 * m2 + 2)
+        even, odd = rows[..., :m2 + 1], rows[..., m2 + 1:]
+        _tap_sum_adjoint(grad, taps, [even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]])
+        padded = grad.new_zeros(b, h + 3, 2 * m2 + 2)
+        _tap_sum_adjoint(rows, taps, [padded[:, k:k + 2 * m - 1:2] for k in range(4)])
+        return _pad_for_dwt_adjoint(padded, h, w), None
 
 
-def _dwt_adjoint(grad: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Gradient w.r.t. the [B,1,h,w] input of one DWT level from the band gradients [B,4,...]."""
-    g_columns = _analysis_columns_adjoint(grad[:, 0:2], grad[:, 2:4], w)
-    gx = grad.new_empty(grad.shape[0], 1, h, w)
-    for parity, g in enumerate(g_columns):
-        gx[..., parity::2] = _analysis_1d_adjoint(g[:, 0:1], g[:, 1:2], 2, h)
-    return gx
+def _pad_for_dwt_adjoint(padded: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Adjoint of `_pad_for_dwt`: sums each padded entry's gradient into its source pixel."""
+    rows = padded[:, 1:h + 1].clone()
+    rows[:, 1] += padded[:, 0]
+    rows[:, h - 1] += padded[:, h + 1]
+    rows[:, h - 2] += padded[:, h + 2]
+    m = (w + 1) // 2
+    even, odd = rows[..., :m + 1], rows[..., m + 1:]
+    x = padded.new_empty(padded.shape[0], h, w)
+    x[..., 0::2] = odd[..., :(w + 1) // 2]
+    x[..., 1::2] = even[..., 1:1 + w // 2]
+    x[..., 1] += even[..., 0]
+    if w % 2:  # even entries end with column w-1, odd entries with column w-2
+        x[..., w - 1] += even[..., m]
+        x[..., w - 2] += odd[..., m]
+    else:  # odd entries end with column w-1
+        x[..., w - 1] += odd[..., m]
+    return x
 
 
-def dwt(x: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
-    """One DWT level of (x - offset), x [B,1,H,W] -> [B,4,ceil(H/2),ceil(W/2)] bands (a, h, v, d).
+def dwt_bands(x: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
+    """One level of libvmaf's db2 DWT of (x - offset), x [B,H,W] -> bands [4,B,ceil(H/2),ceil(W/2)].
 
-    db2 filters, libvmaf's borders: index -1 mirrors to 1, past the end n -> n-1, n+1 -> n-2.
-    a: low-pass both ways (next scale's input), h: vertical high-pass/horizontal low-pass,
-    v: vertical low-pass/horizontal high-pass, d: high-pass both ways.
+    Bands (a, h, v, d): a low-pass both ways (next scale's input), h vertical high-pass /
+    horizontal low-pass, v the opposite, d high-pass both ways; libvmaf's borders (see
+    `_pad_for_dwt`). Every product is rounded before it is added, in libvmaf's order, so
+    float32 bands are bit-identical to libvmaf's (its 1-degree angle test then decides alike).
     """
-    return _Dwt2.apply(offset, x)
-
-
-def dwt_pair(ref: torch.Tensor, dis: torch.Tensor, offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """`dwt` of ref and dis [N,1,H,W] in one batched pass; returns (ref_bands, dis_bands)."""
-    bands = _Dwt2.apply(offset, ref, dis)
-    return bands[:ref.shape[0]], bands[ref.shape[0]:]
+    return _Dwt.apply(x, offset)
 
 
 # ------------------------------------------------------------------ decoupling
@@ -374,24 +316,28 @@ def adm_features(
     # libvmaf runs the 1-degree angle test in float32; other dtypes take it from a float32 DWT
     # so that near-threshold decisions agree with libvmaf
     track32 = dtype != torch.float32 and enhn_gain_limit != 1.0
-    ref32, dis32 = (ref.detach().float(), dis.detach().float()) if track32 else (None, None)
+    n = ref.shape[0]
+    frames = torch.cat([ref[:, 0], dis[:, 0]])  # [2N, H, W]: both clips go through one DWT
+    frames32 = frames.detach().float() if track32 else None
     offset = 128.0  # libvmaf works on pixel - 128
     features: dict[str, torch.Tensor] = {}
     num_total = den_total = 0.0
     for scale in range(NUM_SCALES):
-        ref_bands, dis_bands = dwt_pair(ref, dis, offset)
+        bands = dwt_bands(frames, offset)  # [4, 2N, h, w]: a, h, v, d
         flag = None
         if track32:
             with torch.no_grad():
-                ref32, dis32 = dwt_pair(ref32, dis32, offset)
-                region = pooling_region(*ref32.shape[-2:])
-                flag = angle_flag(crop_with_halo(ref32[:, 1:], region), crop_with_halo(dis32[:, 1:], region))
-                ref32, dis32 = ref32[:, :1], dis32[:, :1]
-        num, den = adm_scale_num_den(ref_bands[:, 1:], dis_bands[:, 1:], scale, enhn_gain_limit, flag)
+                bands32 = dwt_bands(frames32, offset)
+                region = pooling_region(*bands32.shape[-2:])
+                detail32 = bands32[1:].transpose(0, 1)
+                flag = angle_flag(crop_with_halo(detail32[:n], region), crop_with_halo(detail32[n:], region))
+                frames32 = bands32[0]
+        detail = bands[1:].transpose(0, 1)  # [2N, 3, h, w]
+        num, den = adm_scale_num_den(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
         features[f"adm_scale{scale}"] = (num / den).to(dtype)
         num_total = num_total + num
         den_total = den_total + den
-        ref, dis, offset = ref_bands[:, :1], dis_bands[:, :1], 0.0
+        frames, offset = bands[0], 0.0
     limit = 1e-10 * (width * height) / (1920.0 * 1080.0)
     num_total = torch.where(num_total < limit, 0.0, num_total)
     valid = den_total >= limit
