@@ -171,28 +171,6 @@ def angle_flag(o: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (dot >= 0) & (dot * dot >= COS_1DEG_SQ * o_mag * t_mag)
 
 
-def decouple(
-    o: torch.Tensor, t: torch.Tensor, enhn_gain_limit: float = DEFAULT_ENHN_GAIN_LIMIT,
-    flag: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split dis subbands t [N,3,h,w] into restored r and additive a = t - r, given ref subbands o.
-
-    libvmaf: r = clamp(t / o, 0, 1) * o, and where the angle test passes and r != 0,
-    r = min(r * gain, t) (max for negatives).  Equivalently, written without a division:
-    r = clamp(t, -L|o|, L|o|) where o, t share a sign (else 0), L = gain if the angle test passes else 1.
-    flag: precomputed angle test [N,1,h,w] (default: `angle_flag(o, t)`).
-    """
-    limit = o.abs()
-    if enhn_gain_limit != 1.0:
-        flag = angle_flag(o, t) if flag is None else flag
-        gain = torch.where(flag, enhn_gain_limit, 1.0).to(o.dtype)
-        limit = limit * gain
-    with torch.no_grad():
-        same_sign = (o * t) > 0
-    r = torch.where(same_sign, torch.clamp(t, -limit, limit), 0.0)
-    return r, t - r
-
-
 # ------------------------------------------------------------------------ CSF
 
 
@@ -266,16 +244,115 @@ def noise_floor(num_pixels: int, weight: float = NOISE_WEIGHT) -> float:
     return _f32(_f32(num_pixels * weight) ** CUBE_ROOT_EXP)
 
 
-def cube_pool(x: torch.Tensor) -> torch.Tensor:
-    """(sum |x|^3)^(1/3) over the last two dims of [N,C,h,w] plus the noise floor, float64 [N,C]."""
+def _cube_totals(x: torch.Tensor) -> torch.Tensor:
+    """sum |x|^3 over the last two dims of [N,C,h,w]: rows summed in x's dtype, then in float64. [N,C]"""
     x = x.abs()
-    total = (x * x * x).sum(-1).to(torch.float64).sum(-1)
+    return (x * x * x).sum(-1).to(torch.float64).sum(-1)
+
+
+def _cube_root(total: torch.Tensor, num_pixels: int) -> torch.Tensor:
+    """total^(1/3) (0 for 0) plus the noise floor, float64."""
     positive = total > 0
     root = torch.where(positive, torch.where(positive, total, 1.0) ** CUBE_ROOT_EXP, 0.0)
-    return root + noise_floor(x.shape[-2] * x.shape[-1])
+    return root + noise_floor(num_pixels)
+
+
+def cube_pool(x: torch.Tensor) -> torch.Tensor:
+    """(sum |x|^3)^(1/3) over the last two dims of [N,C,h,w] plus the noise floor, float64 [N,C]."""
+    return _cube_root(_cube_totals(x), x.shape[-2] * x.shape[-1])
+
+
+def _cube_root_slope(total: torch.Tensor) -> torch.Tensor:
+    """d total^(1/3) / d total (0 where the total is 0), float64."""
+    positive = total > 0
+    return torch.where(positive, torch.where(positive, total, 1.0) ** (CUBE_ROOT_EXP - 1.0) * CUBE_ROOT_EXP, 0.0)
 
 
 # --------------------------------------------------------------------- features
+
+
+_INNER = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # the pooled region inside its halo
+
+
+def _scale_maps(o: torch.Tensor, t: torch.Tensor, scale: int, gain: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The per-pixel stages of one scale from cropped ref and dis subbands with halo o, t [N,3,h+2,w+2].
+
+    Decoupling splits t into restored r and additive a = t - r. libvmaf: r = clamp(t / o, 0, 1) * o,
+    and where the angle test passes and r != 0, r = min(r * gain, t) (max for negatives);
+    equivalently, without a division: r = clamp(t, -L|o|, L|o|) where o and t share a sign (else
+    0), L = gain where the angle test passes, else 1. gain: that L per pixel [N,1,h+2,w+2] (None:
+    1 everywhere). Then the CSF, the masking threshold from the additive part and the visible
+    restored part (`csf`, `masking_threshold`, `masked_restored`).
+    """
+    limit = o.abs() if gain is None else o.abs() * gain
+    same_sign = (o * t) > 0
+    r = torch.where(same_sign, torch.clamp(t, -limit, limit), 0.0)
+    csf_a = csf(t - r, scale)
+    threshold = masking_threshold(csf_a)
+    csf_r = csf(r[_INNER], scale)
+    return {"limit": limit, "same_sign": same_sign, "csf_a": csf_a, "threshold": threshold, "csf_r": csf_r,
+            "visible": masked_restored(csf_r, threshold), "csf_o": csf(o[_INNER], scale)}
+
+
+def _box_adjoint(g: torch.Tensor) -> torch.Tensor:
+    """Adjoint of the 3x3 box sum of `masking_threshold`: [N,1,h,w] -> [N,1,h+2,w+2]."""
+    h, w = g.shape[-2:]
+    rows = g.new_zeros(g.shape[:-2] + (h + 2, w))
+    for k in range(3):
+        rows[..., k:k + h, :] += g
+    out = g.new_zeros(g.shape[:-2] + (h + 2, w + 2))
+    for k in range(3):
+        out[..., k:k + w] += rows
+    return out
+
+
+class _AdmScale(torch.autograd.Function):
+    """ADM numerator and denominator [N] of one scale from cropped subbands with halo; hand-written backward.
+
+    Autograd through the dozens of per-pixel steps of a scale cost more than the forward pass;
+    backward recomputes them from o and t and applies their derivatives in a few passes.
+    """
+
+    @staticmethod
+    def forward(ctx, o: torch.Tensor, t: torch.Tensor, gain: torch.Tensor | None, scale: int):
+        maps = _scale_maps(o, t, scale, gain)
+        pixels = maps["visible"].shape[-2] * maps["visible"].shape[-1]
+        num_totals, den_totals = _cube_totals(maps["visible"]), _cube_totals(maps["csf_o"])
+        ctx.save_for_backward(o, t, gain, num_totals, den_totals)
+        ctx.scale = scale
+        return _cube_root(num_totals, pixels).sum(1), _cube_root(den_totals, pixels).sum(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_num: torch.Tensor, grad_den: torch.Tensor):
+        o, t, gain, num_totals, den_totals = ctx.saved_tensors
+        scale = ctx.scale
+        maps = _scale_maps(o, t, scale, gain)
+        weights = torch.tensor(csf_weights(scale), dtype=o.dtype, device=o.device).view(1, 3, 1, 1)
+        # pooling: d (sum x^3)^(1/3) / dx = slope * 3 x |x|
+        num_slope = (3.0 * _cube_root_slope(num_totals) * grad_num[:, None]).to(o.dtype)[..., None, None]
+        den_slope = (3.0 * _cube_root_slope(den_totals) * grad_den[:, None]).to(o.dtype)[..., None, None]
+        visible = maps["visible"]
+        g_visible = num_slope * visible * visible
+        # visible = max(|csf_r| - threshold, 0)
+        g_visible = g_visible * (maps["csf_r"].abs() >= maps["threshold"])
+        g_r_inner = g_visible * maps["csf_r"].sign() * weights
+        # threshold = box(S) / 30 + S (1/15 - 1/30), S = sum over bands |csf_a|
+        g_thr = -g_visible.sum(1, keepdim=True)
+        g_s = _box_adjoint(g_thr * ONE_BY_30)
+        g_s[_INNER] += g_thr * (ONE_BY_15 - ONE_BY_30)
+        g_a = g_s * maps["csf_a"].sign() * weights
+        # a = t - r; r = clamp(t, -limit, limit) where o and t share a sign, else 0
+        g_r = -g_a
+        g_r[_INNER] += g_r_inner
+        g_r = g_r * maps["same_sign"]
+        limit = maps["limit"]
+        g_t = g_a + g_r * ((t >= -limit) & (t <= limit))
+        g_limit = g_r * (t > limit) - g_r * (t < -limit)
+        g_o = g_limit * o.sign() if gain is None else g_limit * gain * o.sign()
+        csf_o = maps["csf_o"]
+        g_o[_INNER] += den_slope * csf_o * csf_o.abs() * weights
+        return g_o, g_t, None, None
 
 
 def adm_scale_num_den(
@@ -284,17 +361,16 @@ def adm_scale_num_den(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ADM numerator and denominator [N] (float64) of one scale from (h, v, d) subbands [N,3,h,w].
 
-    flag: optional angle test on the pooled region plus halo (see `decouple`).
+    flag: optional angle test on the pooled region plus halo (default: `angle_flag` of the subbands).
     """
     region = pooling_region(*ref_bands.shape[-2:])
     o = crop_with_halo(ref_bands, region)
     t = crop_with_halo(dis_bands, region)
-    r, a = decouple(o, t, enhn_gain_limit, flag)
-    threshold = masking_threshold(csf(a, scale))
-    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
-    num = cube_pool(masked_restored(csf(r[inner], scale), threshold)).sum(1)
-    den = cube_pool(csf(o[inner], scale)).sum(1)
-    return num, den
+    gain = None
+    if enhn_gain_limit != 1.0:
+        flag = angle_flag(o, t) if flag is None else flag
+        gain = torch.where(flag, enhn_gain_limit, 1.0).to(o.dtype)
+    return _AdmScale.apply(o, t, gain, scale)
 
 
 def adm_features(
