@@ -30,7 +30,7 @@ DEFAULT_ENHN_GAIN_LIMIT = 100.0
 # smallest frame side libvmaf handles without reading outside the frame: the scale-3 frame
 # (side // 8) must be >= 2 pixels for its 3-tap mirror to stay inside
 MIN_SIZE = 16
-_ROW_BLOCK = 16  # rows per block of the vertical banded products
+_ROW_BLOCK = 8  # rows per block of the vertical banded products
 _COL_BLOCK = 32  # columns per block of the horizontal banded products
 _CHUNK_ELEMS = 1 << 21  # elements (all five maps) per row chunk of a scale, ~8 MiB in float32
 
