@@ -5,7 +5,10 @@ and float models), and vmaf-torch and ours, forward and forward+backward (w.r.t.
 frames) on one frame pair and on a few frames; peak memory of forward+backward of one 1080p
 pair, each measured in a fresh process (peak RSS minus the RSS after imports and inputs).
 
-    python bench/vmaf_speed.py [--quick]
+    python bench/vmaf_speed.py [--quick] [--allocator keep|default] [--stat median|min]
+
+--allocator keep (the default) keeps freed memory for reuse, as the filteropt command does;
+default leaves glibc's settings. Either applies to every torch implementation in the run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ PEAK_SIZE = (1920, 1080)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Stat = Callable[[list[float]], float]
 STATS: dict[str, Stat] = {"median": statistics.median, "min": min}
+ALLOCATORS = ("keep", "default")
+
+
+def set_allocator(allocator: str) -> bool:
+    """Apply `allocator` to this process; True if freed memory is now kept for reuse.
+
+    glibc's defaults return large freed blocks to the OS, and torch code that frees and
+    re-allocates frame-sized buffers every call then page-faults them in again.
+    """
+    return allocator == "keep" and keep_freed_memory()
 
 
 def noisy_pan(width: int, height: int, frames: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,10 +193,10 @@ def peak_rss_bytes() -> int:
     return kib * 1024 if kib is not None else ru_maxrss_bytes()
 
 
-def measure_peak_in_this_process(impl: str, inputs: Path) -> None:
+def measure_peak_in_this_process(impl: str, inputs: Path, allocator: str) -> None:
     """Child side: print the peak RSS (MiB) of one forward+backward above the RSS after set-up."""
     use_all_cores()
-    keep_freed_memory()
+    set_allocator(allocator)
     ref, dis = torch.load(inputs)
     fn = torch_metrics(only=impl)[impl]
     gc.collect()
@@ -194,18 +207,19 @@ def measure_peak_in_this_process(impl: str, inputs: Path) -> None:
     print(f"PEAK_MIB {(peak_rss_bytes() - baseline) / 2**20:.1f}")
 
 
-def peak_memory_mib(impl: str, ref: torch.Tensor, dis: torch.Tensor) -> float:
+def peak_memory_mib(impl: str, ref: torch.Tensor, dis: torch.Tensor, allocator: str) -> float:
     """Peak memory above baseline of forward+backward of `impl`, measured in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="vmaf-mem-") as tmp:
         inputs = Path(tmp) / "pair.pt"
         torch.save((ref, dis), inputs)
-        proc = subprocess.run([sys.executable, __file__, "--peak-child", impl, str(inputs)],
+        proc = subprocess.run([sys.executable, __file__, "--peak-child", impl, str(inputs), "--allocator", allocator],
                               check=True, capture_output=True, text=True)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("PEAK_MIB"))
     return float(line.split()[1])
 
 
 # ---------------------------------------------------------------- main
+
 
 def ratio_line(label: str, ratios: dict[str, float], target: float, higher_is_better: bool = True) -> str:
     """'PASS label: a 9.1x, b 8.4x (target >= 8x)' over the given ratios."""
@@ -226,6 +240,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before each torch measurement")
     parser.add_argument("--stat", choices=tuple(STATS), default="median",
                         help="statistic of the timed runs (min is steadier on a busy machine)")
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="keep",
+                        help="keep: freed memory kept for reuse, as the filteropt command sets it (default); "
+                             "default: glibc's own settings. Applies to every torch implementation alike")
     parser.add_argument("--peak-child", nargs=2, metavar=("IMPL", "INPUTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -236,10 +253,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.peak_child:
-        measure_peak_in_this_process(args.peak_child[0], Path(args.peak_child[1]))
+        measure_peak_in_this_process(args.peak_child[0], Path(args.peak_child[1]), args.allocator)
         return 0
     cores = use_all_cores()
-    kept = keep_freed_memory()  # as the filteropt command does; applies to both torch implementations
+    kept = set_allocator(args.allocator)
     stat = STATS[args.stat]
     load_start = os.getloadavg()[0]
     metrics = torch_metrics()
@@ -269,7 +286,7 @@ def main() -> int:
                 fwd[name, size, frames], fwd_bwd[name, size, frames] = f, fb
                 peak = None
                 if (width, height) == PEAK_SIZE and frames == 1:
-                    peak = peaks[name] = peak_memory_mib(name, r, d)
+                    peak = peaks[name] = peak_memory_mib(name, r, d, args.allocator)
                 rows.append([name, size, frames, f, fb, peak])
                 print(f"  timed {name} {size} x{frames}", file=sys.stderr, flush=True)
     print()
