@@ -28,6 +28,7 @@ from _common import print_table  # noqa: E402
 
 from filteropt.evaluation.rd_eval import RdEvalSettings, rd_eval  # noqa: E402
 from filteropt.evaluation.sources import sample_sources  # noqa: E402
+from filteropt.memory import keep_freed_memory  # noqa: E402
 
 
 def sharpening_kernel(path: Path) -> None:
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=None, help="frames of the 1080p clip (default: all 60)")
     parser.add_argument("--preset", default="medium")
     args = parser.parse_args()
+    keep_freed_memory()  # as the filteropt command does
     with tempfile.TemporaryDirectory(prefix="filteropt-bench-rd-") as tmp:
         tmp = Path(tmp)
         game = sample_sources(tmp / "sources")[0]
