@@ -310,7 +310,7 @@ class _AdmScale(torch.autograd.Function):
     """ADM numerator and denominator [N] of one scale from cropped subbands with halo; hand-written backward.
 
     Autograd through the dozens of per-pixel steps of a scale cost more than the forward pass;
-    backward recomputes them from o and t and applies their derivatives in a few passes.
+    backward applies their derivatives to the per-pixel maps the forward pass kept.
     """
 
     @staticmethod
@@ -319,6 +319,7 @@ class _AdmScale(torch.autograd.Function):
         pixels = maps["visible"].shape[-2] * maps["visible"].shape[-1]
         num_totals, den_totals = _cube_totals(maps["visible"]), _cube_totals(maps["csf_o"])
         ctx.save_for_backward(o, t, gain, num_totals, den_totals)
+        ctx.maps = maps if any(ctx.needs_input_grad[:2]) else None
         ctx.scale = scale
         return _cube_root(num_totals, pixels).sum(1), _cube_root(den_totals, pixels).sum(1)
 
@@ -327,7 +328,8 @@ class _AdmScale(torch.autograd.Function):
     def backward(ctx, grad_num: torch.Tensor, grad_den: torch.Tensor):
         o, t, gain, num_totals, den_totals = ctx.saved_tensors
         scale = ctx.scale
-        maps = _scale_maps(o, t, scale, gain)
+        maps = ctx.maps if ctx.maps is not None else _scale_maps(o, t, scale, gain)
+        ctx.maps = None  # a second backward recomputes them
         weights = torch.tensor(csf_weights(scale), dtype=o.dtype, device=o.device).view(1, 3, 1, 1)
         # pooling: d (sum x^3)^(1/3) / dx = slope * 3 x |x|
         num_slope = (3.0 * _cube_root_slope(num_totals) * grad_num[:, None]).to(o.dtype)[..., None, None]
