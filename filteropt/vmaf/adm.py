@@ -297,13 +297,9 @@ def _scale_maps(o: torch.Tensor, t: torch.Tensor, scale: int, gain: torch.Tensor
 def _box_adjoint(g: torch.Tensor) -> torch.Tensor:
     """Adjoint of the 3x3 box sum of `masking_threshold`: [N,1,h,w] -> [N,1,h+2,w+2]."""
     h, w = g.shape[-2:]
-    rows = g.new_zeros(g.shape[:-2] + (h + 2, w))
-    for k in range(3):
-        rows[..., k:k + h, :] += g
-    out = g.new_zeros(g.shape[:-2] + (h + 2, w + 2))
-    for k in range(3):
-        out[..., k:k + w] += rows
-    return out
+    padded = torch.nn.functional.pad(g, (2, 2, 2, 2))
+    rows = padded[..., 0:h + 2, :] + padded[..., 1:h + 3, :] + padded[..., 2:h + 4, :]
+    return rows[..., 0:w + 2] + rows[..., 1:w + 3] + rows[..., 2:w + 4]
 
 
 class _AdmScale(torch.autograd.Function):
@@ -330,14 +326,14 @@ class _AdmScale(torch.autograd.Function):
         scale = ctx.scale
         maps = ctx.maps if ctx.maps is not None else _scale_maps(o, t, scale, gain)
         ctx.maps = None  # a second backward recomputes them
-        weights = torch.tensor(csf_weights(scale), dtype=o.dtype, device=o.device).view(1, 3, 1, 1)
+        weights = torch.tensor(csf_weights(scale), dtype=torch.float64, device=o.device).view(1, 3)
         # pooling: d (sum x^3)^(1/3) / dx = slope * 3 x |x|
-        num_slope = (3.0 * _cube_root_slope(num_totals) * grad_num[:, None]).to(o.dtype)[..., None, None]
-        den_slope = (3.0 * _cube_root_slope(den_totals) * grad_den[:, None]).to(o.dtype)[..., None, None]
+        num_coef = (3.0 * _cube_root_slope(num_totals) * grad_num[:, None]).to(o.dtype)[..., None, None]
+        den_coef = (3.0 * _cube_root_slope(den_totals) * grad_den[:, None] * weights).to(o.dtype)[..., None, None]
+        weights = weights.to(o.dtype).view(1, 3, 1, 1)
+        # visible = max(|csf_r| - threshold, 0) >= 0, and its pooled term's slope visible^2 is 0 where it is 0
         visible = maps["visible"]
-        g_visible = num_slope * visible * visible
-        # visible = max(|csf_r| - threshold, 0)
-        g_visible = g_visible * (maps["csf_r"].abs() >= maps["threshold"])
+        g_visible = num_coef * visible * visible
         g_r_inner = g_visible * maps["csf_r"].sign() * weights
         # threshold = box(S) / 30 + S (1/15 - 1/30), S = sum over bands |csf_a|
         g_thr = -g_visible.sum(1, keepdim=True)
@@ -348,12 +344,12 @@ class _AdmScale(torch.autograd.Function):
         g_r = -g_a
         g_r[_INNER] += g_r_inner
         g_r = g_r * maps["same_sign"]
-        limit = maps["limit"]
-        g_t = g_a + g_r * ((t >= -limit) & (t <= limit))
-        g_limit = g_r * (t > limit) - g_r * (t < -limit)
-        g_o = g_limit * o.sign() if gain is None else g_limit * gain * o.sign()
+        inside = t.abs() <= maps["limit"]
+        g_t = g_a + g_r * inside
+        # outside the band r = +-limit with the sign of t, which is o's: d r / d o = gain
+        g_o = g_r * ~inside if gain is None else g_r * ~inside * gain
         csf_o = maps["csf_o"]
-        g_o[_INNER] += den_slope * csf_o * csf_o.abs() * weights
+        g_o[_INNER] += den_coef * csf_o * csf_o.abs()
         return g_o, g_t, None, None
 
 
