@@ -257,11 +257,6 @@ def _cube_root(total: torch.Tensor, num_pixels: int) -> torch.Tensor:
     return root + noise_floor(num_pixels)
 
 
-def cube_pool(x: torch.Tensor) -> torch.Tensor:
-    """(sum |x|^3)^(1/3) over the last two dims of [N,C,h,w] plus the noise floor, float64 [N,C]."""
-    return _cube_root(_cube_totals(x), x.shape[-2] * x.shape[-1])
-
-
 def _cube_root_slope(total: torch.Tensor) -> torch.Tensor:
     """d total^(1/3) / d total (0 where the total is 0), float64."""
     positive = total > 0

@@ -8,10 +8,10 @@ and covariance, and libvmaf's per-pixel information statistic is summed per fram
 den.  vif_scaleS = num / den, clamped at 0 for s > 0 (libvmaf's default min value).
 
 Speed and memory: each 1-D blur is a banded matrix product (the mirror borders folded into the
-band) done block by block with matmuls; each scale is processed in row chunks of a few MiB
-(moments, both blur passes and the statistic while the chunk is in cache) with a hand-written
-backward, so autograd keeps only the five blurred maps of each scale and no buffer is large
-enough to be freshly mapped (and page-faulted) by the allocator on every call.
+band) done block by block, the equal interior blocks as one batched matmul; each scale is
+processed in equal row chunks of a few MiB (moments, both blur passes and the statistic while the
+chunk is in cache) with a hand-written backward, so autograd keeps only the five blurred maps of
+each scale and no buffer is large enough to be freshly mapped (and page-faulted) on every call.
 """
 
 from __future__ import annotations
@@ -349,8 +349,8 @@ def _row_chunks(h: int, scale: int, row_elems: int, block_rows: int,
     """Row chunks (a, b, c0, c1, vertical block ids) of a scale: output rows a:b need input rows c0:c1."""
     blocks = _band_blocks(h, scale, 1, False, block_rows, torch.float64, torch.device("cpu"))
     per_chunk = max(1, chunk_elems // (block_rows * max(1, row_elems)))
-    # equal chunks (the allocator then reuses their buffers instead of mapping fresh memory)
-    per_chunk = -(-len(blocks) // -(-len(blocks) // per_chunk))
+    # chunks of equal size: the allocator then reuses their buffers instead of mapping fresh memory
+    per_chunk = math.ceil(len(blocks) / math.ceil(len(blocks) / per_chunk))
     chunks = []
     for first in range(0, len(blocks), per_chunk):
         ids = range(first, min(first + per_chunk, len(blocks)))
