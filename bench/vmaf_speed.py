@@ -119,33 +119,44 @@ def forward_backward(fn: ScoreFn, ref: torch.Tensor, dis: torch.Tensor) -> torch
     return dis.grad
 
 
-def run_ms(run: Callable[[], object], repeats: int, budget_s: float, stat: Stat = statistics.median,
-           warmup: int = 1) -> float:
-    """Wall ms (`stat` of the runs) of `run()` after `warmup` calls; stops (after 2 runs) past `budget_s`."""
-    for _ in range(warmup):
-        run()
-    times: list[float] = []
-    while len(times) < repeats:
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-        if len(times) >= 2 and sum(times) > budget_s:
+def run_ms_interleaved(runs: dict[str, Callable[[], object]], repeats: int, budget_s: float,
+                       stat: Stat = statistics.median, warmup: int = 1) -> dict[str, float]:
+    """Wall ms (`stat` of the timed runs) of each `run()`, after `warmup` calls of each.
+
+    Interleaved, round after round with each run once per round, so that a slow spell of a
+    shared machine hits every implementation alike. A run stops repeating (after 2 timed runs)
+    once its own time passes `budget_s`.
+    """
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        active = [name for name, t in times.items() if len(t) < 2 or sum(t) <= budget_s]
+        if not active:
             break
-    return 1000 * stat(times)
+        for name in active:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * stat(t) for name, t in times.items()}
 
 
-def time_torch(fn: ScoreFn, ref: torch.Tensor, dis: torch.Tensor, repeats: int, budget_s: float,
-               stat: Stat = statistics.median, warmup: int = 1) -> tuple[float, float]:
-    """(forward ms/frame without autograd, forward+backward ms/frame)."""
+def time_torch(metrics: dict[str, ScoreFn], ref: torch.Tensor, dis: torch.Tensor, repeats: int, budget_s: float,
+               stat: Stat = statistics.median, warmup: int = 1) -> dict[str, tuple[float, float]]:
+    """{name: (forward ms/frame without autograd, forward+backward ms/frame)}, timed interleaved."""
     frames = ref.shape[0]
 
-    def forward() -> None:
-        with torch.no_grad():
-            fn(ref, dis)
+    def forward(fn: ScoreFn) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                fn(ref, dis)
+        return run
 
-    fwd = run_ms(forward, repeats, budget_s, stat, warmup)
-    fwd_bwd = run_ms(lambda: forward_backward(fn, ref, dis), repeats, budget_s, stat, warmup)
-    return fwd / frames, fwd_bwd / frames
+    fwd = run_ms_interleaved({name: forward(fn) for name, fn in metrics.items()}, repeats, budget_s, stat, warmup)
+    fwd_bwd = run_ms_interleaved({name: (lambda fn=fn: forward_backward(fn, ref, dis)) for name, fn in metrics.items()},
+                                 repeats, budget_s, stat, warmup)
+    return {name: (fwd[name] / frames, fwd_bwd[name] / frames) for name in metrics}
 
 
 # ---------------------------------------------------------------- peak memory (child process)
@@ -281,8 +292,8 @@ def main() -> int:
         lib_float[size] = lib["vmaf_float_v0.6.1"][1]
         for frames in (1, args.frames):
             r, d = ref[:frames].contiguous(), dis[:frames].contiguous()
-            for name, fn in metrics.items():
-                f, fb = time_torch(fn, r, d, args.repeats, args.budget, stat, args.warmup)
+            timings = time_torch(metrics, r, d, args.repeats, args.budget, stat, args.warmup)
+            for name, (f, fb) in timings.items():
                 fwd[name, size, frames], fwd_bwd[name, size, frames] = f, fb
                 peak = None
                 if (width, height) == PEAK_SIZE and frames == 1:
