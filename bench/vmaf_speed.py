@@ -2,19 +2,21 @@
 
 At 576x324 and 1920x1080 (a pan over a photo, with noise): libvmaf through ffmpeg (integer
 and float models), and vmaf-torch and ours, forward and forward+backward (w.r.t. the distorted
-frames) on one frame pair and on a few frames; peak memory of forward+backward of one 1080p
-pair, each measured in a fresh process (peak RSS minus the RSS after imports and inputs).
+frames) on one frame pair and on a few frames, each implementation timed in its own fresh
+process (--rounds of them, alternating); peak memory of forward+backward of one 1080p pair,
+each in a fresh process too (peak RSS minus the RSS after imports and inputs).
 
-    python bench/vmaf_speed.py [--quick] [--allocator keep|default] [--stat median|min]
+    python bench/vmaf_speed.py [--quick] [--allocator keep|default] [--stat median|min] [--rounds 2]
 
 --allocator keep (the default) keeps freed memory for reuse, as the filteropt command does;
-default leaves glibc's settings. Either applies to every torch implementation in the run.
+default leaves glibc's settings. Either applies to every torch implementation alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import resource
 import statistics
@@ -119,44 +121,65 @@ def forward_backward(fn: ScoreFn, ref: torch.Tensor, dis: torch.Tensor) -> torch
     return dis.grad
 
 
-def run_ms_interleaved(runs: dict[str, Callable[[], object]], repeats: int, budget_s: float,
-                       stat: Stat = statistics.median, warmup: int = 1) -> dict[str, float]:
-    """Wall ms (`stat` of the timed runs) of each `run()`, after `warmup` calls of each.
-
-    Interleaved, round after round with each run once per round, so that a slow spell of a
-    shared machine hits every implementation alike. A run stops repeating (after 2 timed runs)
-    once its own time passes `budget_s`.
-    """
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        active = [name for name, t in times.items() if len(t) < 2 or sum(t) <= budget_s]
-        if not active:
+def run_ms(run: Callable[[], object], repeats: int, budget_s: float, stat: Stat = statistics.median,
+           warmup: int = 1) -> float:
+    """Wall ms (`stat` of the runs) of `run()` after `warmup` calls; stops (after 2 runs) past `budget_s`."""
+    for _ in range(warmup):
+        run()
+    times: list[float] = []
+    while len(times) < repeats:
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+        if len(times) >= 2 and sum(times) > budget_s:
             break
-        for name in active:
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * stat(t) for name, t in times.items()}
+    return 1000 * stat(times)
 
 
-def time_torch(metrics: dict[str, ScoreFn], ref: torch.Tensor, dis: torch.Tensor, repeats: int, budget_s: float,
-               stat: Stat = statistics.median, warmup: int = 1) -> dict[str, tuple[float, float]]:
-    """{name: (forward ms/frame without autograd, forward+backward ms/frame)}, timed interleaved."""
+def time_torch(fn: ScoreFn, ref: torch.Tensor, dis: torch.Tensor, repeats: int, budget_s: float,
+               stat: Stat = statistics.median, warmup: int = 1) -> tuple[float, float]:
+    """(forward ms/frame without autograd, forward+backward ms/frame)."""
     frames = ref.shape[0]
 
-    def forward(fn: ScoreFn) -> Callable[[], None]:
-        def run() -> None:
-            with torch.no_grad():
-                fn(ref, dis)
-        return run
+    def forward() -> None:
+        with torch.no_grad():
+            fn(ref, dis)
 
-    fwd = run_ms_interleaved({name: forward(fn) for name, fn in metrics.items()}, repeats, budget_s, stat, warmup)
-    fwd_bwd = run_ms_interleaved({name: (lambda fn=fn: forward_backward(fn, ref, dis)) for name, fn in metrics.items()},
-                                 repeats, budget_s, stat, warmup)
-    return {name: (fwd[name] / frames, fwd_bwd[name] / frames) for name in metrics}
+    fwd = run_ms(forward, repeats, budget_s, stat, warmup)
+    fwd_bwd = run_ms(lambda: forward_backward(fn, ref, dis), repeats, budget_s, stat, warmup)
+    return fwd / frames, fwd_bwd / frames
+
+
+# ---------------------------------------------------------------- timing (child process per implementation)
+
+def time_in_this_process(impl: str, inputs: Path, args: argparse.Namespace) -> None:
+    """Child side: print the timings of `impl` on every saved pair as one JSON line."""
+    use_all_cores()
+    set_allocator(args.allocator)
+    pairs = torch.load(inputs)
+    fn = torch_metrics(only=impl)[impl]
+    timings = {}
+    for size, (ref, dis) in pairs.items():
+        for frames in (1, args.frames):
+            r, d = ref[:frames].contiguous(), dis[:frames].contiguous()
+            timings[f"{size} {frames}"] = time_torch(fn, r, d, args.repeats, args.budget, STATS[args.stat],
+                                                    args.warmup)
+    print("TIMINGS " + json.dumps(timings))
+
+
+def time_in_child(impl: str, inputs: Path, args: argparse.Namespace) -> dict[tuple[str, int], tuple[float, float]]:
+    """{(size, frames): (forward, forward+backward ms/frame)} of `impl`, timed in a fresh process.
+
+    A fresh process per implementation: glibc's allocator thresholds and the memory it holds are
+    process-wide, so one implementation's allocations would otherwise change the next one's speed.
+    """
+    cmd = [sys.executable, __file__, "--time-child", impl, str(inputs), "--allocator", args.allocator,
+           "--frames", str(args.frames), "--repeats", str(args.repeats), "--budget", str(args.budget),
+           "--warmup", str(args.warmup), "--stat", args.stat]
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("TIMINGS "))
+    timings = json.loads(line[len("TIMINGS "):])
+    return {(key.split()[0], int(key.split()[1])): tuple(value) for key, value in timings.items()}
 
 
 # ---------------------------------------------------------------- peak memory (child process)
@@ -254,11 +277,31 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--allocator", choices=ALLOCATORS, default="keep",
                         help="keep: freed memory kept for reuse, as the filteropt command sets it (default); "
                              "default: glibc's own settings. Applies to every torch implementation alike")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of timing children, the implementations alternating (the --stat of the rounds)")
     parser.add_argument("--peak-child", nargs=2, metavar=("IMPL", "INPUTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--time-child", nargs=2, metavar=("IMPL", "INPUTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.frames, args.libvmaf_frames, args.repeats, args.budget = 3, 8, 2, 5.0
+        args.frames, args.libvmaf_frames, args.repeats, args.budget, args.rounds = 3, 8, 2, 5.0, 1
     return args
+
+
+def torch_timings(impls: list[str], pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                  args: argparse.Namespace) -> dict[tuple[str, str, int], tuple[float, float]]:
+    """{(impl, size, frames): (forward, forward+backward ms/frame)}: --rounds rounds of one fresh
+    process per implementation, alternating, so a slow spell of a shared machine hits all alike."""
+    stat = STATS[args.stat]
+    runs: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="vmaf-speed-") as tmp:
+        inputs = Path(tmp) / "pairs.pt"
+        torch.save(pairs, inputs)
+        for round_ in range(args.rounds):
+            for impl in impls:
+                for (size, frames), timing in time_in_child(impl, inputs, args).items():
+                    runs.setdefault((impl, size, frames), []).append(timing)
+                print(f"  timed {impl} (round {round_ + 1} of {args.rounds})", file=sys.stderr, flush=True)
+    return {key: (stat([t[0] for t in ts]), stat([t[1] for t in ts])) for key, ts in runs.items()}
 
 
 def main() -> int:
@@ -266,57 +309,59 @@ def main() -> int:
     if args.peak_child:
         measure_peak_in_this_process(args.peak_child[0], Path(args.peak_child[1]), args.allocator)
         return 0
+    if args.time_child:
+        time_in_this_process(args.time_child[0], Path(args.time_child[1]), args)
+        return 0
     cores = use_all_cores()
     kept = set_allocator(args.allocator)
     stat = STATS[args.stat]
     load_start = os.getloadavg()[0]
-    metrics = torch_metrics()
-    if "vmaf-torch" not in metrics:
+    impls = ["ours", "ours exact"] + (["vmaf-torch"] if import_vmaf_torch() is not None else [])
+    if "vmaf-torch" not in impls:
         print(VMAF_TORCH_MISSING)
     print(f"CPU, {cores} threads, torch {torch.__version__}, float32; our model {MODEL}; "
-          f"libvmaf on {args.libvmaf_frames} frames, torch on 1 and {args.frames} frames; "
-          f"ms/frame = {args.stat} wall time / frames; "
-          f"freed memory {'kept for reuse (as the filteropt command)' if kept else 'returned to the OS'}")
-    rows: list[list[object]] = []
-    fwd: dict[tuple[str, str, int], float] = {}
-    fwd_bwd: dict[tuple[str, str, int], float] = {}
-    lib_float: dict[str, float] = {}
-    peaks: dict[str, float] = {}
+          f"libvmaf on {args.libvmaf_frames} frames, torch on 1 and {args.frames} frames, each implementation "
+          f"in its own process, {args.rounds} round(s); ms/frame = {args.stat} wall time / frames; freed memory "
+          f"{'kept for reuse (as the filteropt command)' if kept else 'returned to the OS (glibc default)'}")
+    pairs, lib_rows, lib_float = {}, {}, {}
     for width, height in SIZES:
         size = f"{width}x{height}"
         ref, dis = noisy_pan(width, height, max(args.libvmaf_frames, args.frames))
         lib = libvmaf_ms_per_frame(ref[:args.libvmaf_frames], dis[:args.libvmaf_frames], cores,
                                    max(1, min(args.repeats, 3)), stat)
-        for model, (wall, net) in lib.items():
-            rows.append([f"libvmaf {model} (wall {wall:.1f} ms/f)", size, args.libvmaf_frames, net, None, None])
+        lib_rows[size] = [[f"libvmaf {model} (wall {wall:.1f} ms/f)", size, args.libvmaf_frames, net, None, None]
+                          for model, (wall, net) in lib.items()]
         lib_float[size] = lib["vmaf_float_v0.6.1"][1]
+        pairs[size] = (ref[:args.frames].clone(), dis[:args.frames].clone())
+    timings = torch_timings(impls, pairs, args)
+    peak_size = f"{PEAK_SIZE[0]}x{PEAK_SIZE[1]}"
+    ref, dis = pairs[peak_size]
+    peaks = {impl: peak_memory_mib(impl, ref[:1].contiguous(), dis[:1].contiguous(), args.allocator) for impl in impls}
+    rows: list[list[object]] = []
+    for size in pairs:
+        rows += lib_rows[size]
         for frames in (1, args.frames):
-            r, d = ref[:frames].contiguous(), dis[:frames].contiguous()
-            timings = time_torch(metrics, r, d, args.repeats, args.budget, stat, args.warmup)
-            for name, (f, fb) in timings.items():
-                fwd[name, size, frames], fwd_bwd[name, size, frames] = f, fb
-                peak = None
-                if (width, height) == PEAK_SIZE and frames == 1:
-                    peak = peaks[name] = peak_memory_mib(name, r, d, args.allocator)
-                rows.append([name, size, frames, f, fb, peak])
-                print(f"  timed {name} {size} x{frames}", file=sys.stderr, flush=True)
+            for impl in impls:
+                f, fb = timings[impl, size, frames]
+                rows.append([impl, size, frames, f, fb, peaks[impl] if size == peak_size and frames == 1 else None])
     print()
     print_table(["impl", "size", "frames", "fwd ms/frame", "fwd+bwd ms/frame", "peak MiB"], rows)
     print()
     print("libvmaf fwd ms/frame: wall time minus an ffmpeg run that only decodes both inputs")
     print(f"load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f} "
           f"on {cores} cores: a load above the core count means other processes skewed the timings")
+    fwd = {k: v[0] for k, v in timings.items()}
+    fwd_bwd = {k: v[1] for k, v in timings.items()}
     keys = [k for k in fwd if k[0] == "ours"]  # the float mode carries the targets
     print(ratio_line("ours forward faster than libvmaf float",
                      {f"{s} x{n}": lib_float[s] / fwd[o, s, n] for o, s, n in keys if n > 1}, 1.0))
-    if "vmaf-torch" in metrics:
+    if "vmaf-torch" in impls:
         print(ratio_line("ours forward vs vmaf-torch",
                          {f"{s} x{n}": fwd["vmaf-torch", s, n] / fwd[o, s, n] for o, s, n in keys}, 8.0))
         print(ratio_line("ours forward+backward vs vmaf-torch",
                          {f"{s} x{n}": fwd_bwd["vmaf-torch", s, n] / fwd_bwd[o, s, n] for o, s, n in keys},
                          6.0))
-        size = f"{PEAK_SIZE[0]}x{PEAK_SIZE[1]}"
-        print(ratio_line(f"ours peak memory / vmaf-torch's ({size} pair)",
+        print(ratio_line(f"ours peak memory / vmaf-torch's ({peak_size} pair)",
                          {"ratio": peaks["ours"] / peaks["vmaf-torch"]}, 0.5, higher_is_better=False))
     return 0
 
