@@ -99,19 +99,12 @@ def libvmaf_ms_per_frame(ref: torch.Tensor, dis: torch.Tensor, threads: int, rep
 
 # ---------------------------------------------------------------- torch implementations
 
-def torch_metrics(only: str | None = None) -> dict[str, ScoreFn]:
-    """Per-frame score functions {name: f(ref, dis) -> scores}: ours, and vmaf-torch if installed."""
-    metrics: dict[str, ScoreFn] = {}
-    if only in (None, "ours"):
-        ours = VMAF(MODEL, clip=False)
-        metrics["ours"] = lambda ref, dis: ours(ref, dis).scores
-    if only in (None, "ours exact"):
-        exact = VMAF(MODEL, clip=False, mode="exact")
-        metrics["ours exact"] = lambda ref, dis: exact(ref, dis).scores
-    vmaf_torch = import_vmaf_torch() if only in (None, "vmaf-torch") else None
-    if vmaf_torch is not None:
-        metrics["vmaf-torch"] = vmaf_torch_metric(vmaf_torch)
-    return metrics
+def torch_metric(impl: str) -> ScoreFn:
+    """Per-frame score function f(ref, dis) -> scores of `impl`: 'ours', 'ours exact' or 'vmaf-torch'."""
+    if impl == "vmaf-torch":
+        return vmaf_torch_metric(import_vmaf_torch())
+    metric = VMAF(MODEL, clip=False, mode="exact" if impl == "ours exact" else "float")
+    return lambda ref, dis: metric(ref, dis).scores
 
 
 def forward_backward(fn: ScoreFn, ref: torch.Tensor, dis: torch.Tensor) -> torch.Tensor:
@@ -157,7 +150,7 @@ def time_in_this_process(impl: str, inputs: Path, args: argparse.Namespace) -> N
     use_all_cores()
     set_allocator(args.allocator)
     pairs = torch.load(inputs)
-    fn = torch_metrics(only=impl)[impl]
+    fn = torch_metric(impl)
     timings = {}
     for size, (ref, dis) in pairs.items():
         for frames in (1, args.frames):
@@ -232,7 +225,7 @@ def measure_peak_in_this_process(impl: str, inputs: Path, allocator: str) -> Non
     use_all_cores()
     set_allocator(allocator)
     ref, dis = torch.load(inputs)
-    fn = torch_metrics(only=impl)[impl]
+    fn = torch_metric(impl)
     gc.collect()
     baseline = current_rss_bytes()
     # imports and set-up may have peaked higher: restart the peak from here where possible

@@ -68,6 +68,11 @@ def _pad_for_dwt(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=-1)
 
 
+def _db2_taps(like: torch.Tensor) -> torch.Tensor:
+    """The db2 low- and high-pass filters as a [2, 4] tensor of like's dtype and device."""
+    return torch.tensor((DB2_LO, DB2_HI), dtype=like.dtype, device=like.device)
+
+
 def _tap_sum(views: list[torch.Tensor], taps: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> None:
     """out = ((t0*x0 + t1*x1) + t2*x2) + t3*x3, every product rounded (no FMA), libvmaf's order.
 
@@ -96,7 +101,7 @@ class _Dwt(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, offset: float) -> torch.Tensor:
         h, w = x.shape[-2:]
         m, m2 = (h + 1) // 2, (w + 1) // 2
-        taps = torch.tensor((DB2_LO, DB2_HI), dtype=x.dtype, device=x.device)
+        taps = _db2_taps(x)
         padded = _pad_for_dwt(x)
         if offset:
             padded.sub_(offset)
@@ -117,7 +122,7 @@ class _Dwt(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         h, w = ctx.hw
         b, m, m2 = grad.shape[1:]
-        taps = torch.tensor((DB2_LO, DB2_HI), dtype=grad.dtype, device=grad.device)
+        taps = _db2_taps(grad)
         grad = grad.view(2, 2, b, m, m2)
         rows = grad.new_zeros(2, b, m, 2 * m2 + 2)
         even, odd = rows[..., :m2 + 1], rows[..., m2 + 1:]
@@ -136,7 +141,7 @@ def _pad_for_dwt_adjoint(padded: torch.Tensor, h: int, w: int) -> torch.Tensor:
     m = (w + 1) // 2
     even, odd = rows[..., :m + 1], rows[..., m + 1:]
     x = padded.new_empty(padded.shape[0], h, w)
-    x[..., 0::2] = odd[..., :(w + 1) // 2]
+    x[..., 0::2] = odd[..., :m]
     x[..., 1::2] = even[..., 1:1 + w // 2]
     x[..., 1] += even[..., 0]
     if w % 2:  # even entries end with column w-1, odd entries with column w-2
