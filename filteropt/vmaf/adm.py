@@ -9,6 +9,7 @@ h = vertical high-pass/horizontal low-pass, v = the opposite, d = high-pass both
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 
@@ -68,26 +69,28 @@ def _pad_for_dwt(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=-1)
 
 
-def _db2_taps(like: torch.Tensor) -> torch.Tensor:
-    """The db2 low- and high-pass filters as a [2, 4] tensor of like's dtype and device."""
-    return torch.tensor((DB2_LO, DB2_HI), dtype=like.dtype, device=like.device)
+@functools.lru_cache(maxsize=64)
+def _db2_tap_columns(dtype: torch.dtype, device: torch.device, dims: int) -> tuple[torch.Tensor, ...]:
+    """Tap k of the db2 low- and high-pass filters, k = 0..3, each a [2, 1, ...] tensor of 1 + dims dims."""
+    taps = torch.tensor((DB2_LO, DB2_HI), dtype=dtype, device=device)
+    return tuple(taps[:, k].reshape((2,) + (1,) * dims).clone() for k in range(4))
 
 
-def _tap_sum(views: list[torch.Tensor], taps: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> None:
+def _tap_sum(views: list[torch.Tensor], out: torch.Tensor, scratch: torch.Tensor) -> None:
     """out = ((t0*x0 + t1*x1) + t2*x2) + t3*x3, every product rounded (no FMA), libvmaf's order.
 
-    taps: [2, 4] (low- and high-pass), broadcast as out's leading dimension; scratch: like out.
+    The low- and high-pass taps t are broadcast as out's leading dimension (2); scratch: like out.
     """
-    shape = (2,) + (1,) * views[0].dim()
-    torch.mul(views[0], taps[:, 0].view(shape), out=out)
+    taps = _db2_tap_columns(out.dtype, out.device, views[0].dim())
+    torch.mul(views[0], taps[0], out=out)
     for k in range(1, 4):
-        out.add_(torch.mul(views[k], taps[:, k].view(shape), out=scratch))
+        out.add_(torch.mul(views[k], taps[k], out=scratch))
 
 
-def _tap_sum_adjoint(grad: torch.Tensor, taps: torch.Tensor, views: list[torch.Tensor]) -> None:
-    """Adjoint of `_tap_sum`: views[k] += t0[k] * grad[0] + t1[k] * grad[1] (views may overlap)."""
+def _tap_sum_adjoint(grad: torch.Tensor, views: list[torch.Tensor]) -> None:
+    """Adjoint of `_tap_sum`: views[k] += lo[k] * grad[0] + hi[k] * grad[1] (views may overlap)."""
     for k, view in enumerate(views):
-        view.add_(grad[0], alpha=float(taps[0, k])).add_(grad[1], alpha=float(taps[1, k]))
+        view.add_(grad[0], alpha=DB2_LO[k]).add_(grad[1], alpha=DB2_HI[k])
 
 
 class _Dwt(torch.autograd.Function):
@@ -101,18 +104,17 @@ class _Dwt(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, offset: float) -> torch.Tensor:
         h, w = x.shape[-2:]
         m, m2 = (h + 1) // 2, (w + 1) // 2
-        taps = _db2_taps(x)
         padded = _pad_for_dwt(x)
         if offset:
             padded.sub_(offset)
         # vertical pass: output row i reads padded rows 2i .. 2i+3 -> [2 (lo, hi), B, m, 2(m2+1)]
         rows = x.new_empty(2, x.shape[0], m, 2 * m2 + 2)
         scratch = torch.empty_like(rows)
-        _tap_sum([padded[:, k:k + 2 * m - 1:2] for k in range(4)], taps, rows, scratch)
+        _tap_sum([padded[:, k:k + 2 * m - 1:2] for k in range(4)], rows, scratch)
         # horizontal pass: output column j reads even[j], odd[j], even[j+1], odd[j+1]
         even, odd = rows[..., :m2 + 1], rows[..., m2 + 1:]
         bands = x.new_empty(2, 2, x.shape[0], m, m2)  # (horizontal, vertical band): a, h, v, d
-        _tap_sum([even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]], taps, bands,
+        _tap_sum([even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]], bands,
                  scratch.view(-1)[:bands.numel()].view(bands.shape))
         ctx.hw = (h, w)
         return bands.view(4, x.shape[0], m, m2)
@@ -122,13 +124,12 @@ class _Dwt(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         h, w = ctx.hw
         b, m, m2 = grad.shape[1:]
-        taps = _db2_taps(grad)
         grad = grad.view(2, 2, b, m, m2)
         rows = grad.new_zeros(2, b, m, 2 * m2 + 2)
         even, odd = rows[..., :m2 + 1], rows[..., m2 + 1:]
-        _tap_sum_adjoint(grad, taps, [even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]])
+        _tap_sum_adjoint(grad, [even[..., :m2], odd[..., :m2], even[..., 1:], odd[..., 1:]])
         padded = grad.new_zeros(b, h + 3, 2 * m2 + 2)
-        _tap_sum_adjoint(rows, taps, [padded[:, k:k + 2 * m - 1:2] for k in range(4)])
+        _tap_sum_adjoint(rows, [padded[:, k:k + 2 * m - 1:2] for k in range(4)])
         return _pad_for_dwt_adjoint(padded, h, w), None
 
 
@@ -194,10 +195,15 @@ def csf_weights(scale: int, norm_view_dist: float = NORM_VIEW_DIST,
     return hv, hv, diag
 
 
+@functools.lru_cache(maxsize=64)
+def _csf_tensor(scale: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`csf_weights` of a scale as a [1,3,1,1] tensor (cached: built once per dtype and device)."""
+    return torch.tensor(csf_weights(scale), dtype=dtype, device=device).view(1, 3, 1, 1)
+
+
 def csf(bands: torch.Tensor, scale: int) -> torch.Tensor:
     """Weight (h, v, d) subbands [N,3,h,w] of a scale by the CSF."""
-    w = torch.tensor(csf_weights(scale), dtype=bands.dtype, device=bands.device)
-    return bands * w.view(1, 3, 1, 1)
+    return bands * _csf_tensor(scale, bands.dtype, bands.device)
 
 
 # --------------------------------------------------------------------- masking
@@ -255,17 +261,11 @@ def _cube_totals(x: torch.Tensor) -> torch.Tensor:
     return (x * x * x).sum(-1).to(torch.float64).sum(-1)
 
 
-def _cube_root(total: torch.Tensor, num_pixels: int) -> torch.Tensor:
-    """total^(1/3) (0 for 0) plus the noise floor, float64."""
+def _cube_root(total: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """total^(1/3) (0 for 0, with a zero gradient there) plus the noise floor, float64."""
     positive = total > 0
     root = torch.where(positive, torch.where(positive, total, 1.0) ** CUBE_ROOT_EXP, 0.0)
-    return root + noise_floor(num_pixels)
-
-
-def _cube_root_slope(total: torch.Tensor) -> torch.Tensor:
-    """d total^(1/3) / d total (0 where the total is 0), float64."""
-    positive = total > 0
-    return torch.where(positive, torch.where(positive, total, 1.0) ** (CUBE_ROOT_EXP - 1.0) * CUBE_ROOT_EXP, 0.0)
+    return root + floor
 
 
 # --------------------------------------------------------------------- features
@@ -303,34 +303,32 @@ def _box_adjoint(g: torch.Tensor) -> torch.Tensor:
 
 
 class _AdmScale(torch.autograd.Function):
-    """ADM numerator and denominator [N] of one scale from cropped subbands with halo; hand-written backward.
+    """Cube totals [N,3] of one scale's visible restored and CSF-weighted reference subbands.
 
-    Autograd through the dozens of per-pixel steps of a scale cost more than the forward pass;
-    backward applies their derivatives to the per-pixel maps the forward pass kept.
+    From cropped subbands with halo; hand-written backward: autograd through the dozens of
+    per-pixel steps of a scale cost more than the forward pass, so backward applies their
+    derivatives to the per-pixel maps the forward pass kept.
     """
 
     @staticmethod
     def forward(ctx, o: torch.Tensor, t: torch.Tensor, gain: torch.Tensor | None, scale: int):
         maps = _scale_maps(o, t, scale, gain)
-        pixels = maps["visible"].shape[-2] * maps["visible"].shape[-1]
-        num_totals, den_totals = _cube_totals(maps["visible"]), _cube_totals(maps["csf_o"])
-        ctx.save_for_backward(o, t, gain, num_totals, den_totals)
+        ctx.save_for_backward(o, t, gain)
         ctx.maps = maps if any(ctx.needs_input_grad[:2]) else None
         ctx.scale = scale
-        return _cube_root(num_totals, pixels).sum(1), _cube_root(den_totals, pixels).sum(1)
+        return _cube_totals(maps["visible"]), _cube_totals(maps["csf_o"])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_num: torch.Tensor, grad_den: torch.Tensor):
-        o, t, gain, num_totals, den_totals = ctx.saved_tensors
+        o, t, gain = ctx.saved_tensors
         scale = ctx.scale
         maps = ctx.maps if ctx.maps is not None else _scale_maps(o, t, scale, gain)
         ctx.maps = None  # a second backward recomputes them
-        weights = torch.tensor(csf_weights(scale), dtype=torch.float64, device=o.device).view(1, 3)
-        # pooling: d (sum x^3)^(1/3) / dx = slope * 3 x |x|
-        num_coef = (3.0 * _cube_root_slope(num_totals) * grad_num[:, None]).to(o.dtype)[..., None, None]
-        den_coef = (3.0 * _cube_root_slope(den_totals) * grad_den[:, None] * weights).to(o.dtype)[..., None, None]
-        weights = weights.to(o.dtype).view(1, 3, 1, 1)
+        weights = _csf_tensor(scale, o.dtype, o.device)
+        # d sum |x|^3 / dx = 3 x |x|; the reference's subbands are weighted by the CSF
+        num_coef = (3.0 * grad_num).to(o.dtype)[..., None, None]
+        den_coef = (3.0 * grad_den * _csf_tensor(scale, torch.float64, o.device).view(1, 3)).to(o.dtype)[..., None, None]
         # visible = max(|csf_r| - threshold, 0) >= 0, and its pooled term's slope visible^2 is 0 where it is 0
         visible = maps["visible"]
         g_visible = num_coef * visible * visible
@@ -353,12 +351,14 @@ class _AdmScale(torch.autograd.Function):
         return g_o, g_t, None, None
 
 
-def adm_scale_num_den(
+def adm_scale_totals(
     ref_bands: torch.Tensor, dis_bands: torch.Tensor, scale: int,
     enhn_gain_limit: float = DEFAULT_ENHN_GAIN_LIMIT, flag: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """ADM numerator and denominator [N] (float64) of one scale from (h, v, d) subbands [N,3,h,w].
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Cube totals [N,3] (float64) of one scale's numerator and denominator, and the pooled pixel count.
 
+    From (h, v, d) subbands [N,3,h,w]; the scale's numerator is the sum over bands of
+    `_cube_root(total, noise floor)`, likewise its denominator.
     flag: optional angle test on the pooled region plus halo (default: `angle_flag` of the subbands).
     """
     region = pooling_region(*ref_bands.shape[-2:])
@@ -368,7 +368,8 @@ def adm_scale_num_den(
     if enhn_gain_limit != 1.0:
         flag = angle_flag(o, t) if flag is None else flag
         gain = torch.where(flag, enhn_gain_limit, 1.0).to(o.dtype)
-    return _AdmScale.apply(o, t, gain, scale)
+    num, den = _AdmScale.apply(o, t, gain, scale)
+    return num, den, (region[1] - region[0]) * (region[3] - region[2])
 
 
 def adm_features(
@@ -394,8 +395,7 @@ def adm_features(
     frames = torch.cat([ref[:, 0], dis[:, 0]])  # [2N, H, W]: both clips go through one DWT
     frames32 = frames.detach().float() if track32 else None
     offset = 128.0  # libvmaf works on pixel - 128
-    features: dict[str, torch.Tensor] = {}
-    num_total = den_total = 0.0
+    num_totals, den_totals, floors = [], [], []
     for scale in range(NUM_SCALES):
         bands = dwt_bands(frames, offset)  # [4, 2N, h, w]: a, h, v, d
         flag = None
@@ -407,13 +407,19 @@ def adm_features(
                 flag = angle_flag(crop_with_halo(detail32[:n], region), crop_with_halo(detail32[n:], region))
                 frames32 = bands32[0]
         detail = bands[1:].transpose(0, 1)  # [2N, 3, h, w]
-        num, den = adm_scale_num_den(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
-        features[f"adm_scale{scale}"] = (num / den).to(dtype)
-        num_total = num_total + num
-        den_total = den_total + den
+        num, den, pixels = adm_scale_totals(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
+        num_totals.append(num)
+        den_totals.append(den)
+        floors.append(noise_floor(pixels))
         frames, offset = bands[0], 0.0
+    # all scales' cube roots at once: [N, 4 scales, 3 bands] -> per-scale sums [N, 4]
+    floor = torch.tensor(floors, dtype=torch.float64, device=ref.device).view(1, NUM_SCALES, 1)
+    num = _cube_root(torch.stack(num_totals, 1), floor).sum(-1)
+    den = _cube_root(torch.stack(den_totals, 1), floor).sum(-1)
+    scales = (num / den).to(dtype)
+    num_total, den_total = num.sum(1), den.sum(1)
     limit = 1e-10 * (width * height) / (1920.0 * 1080.0)
     num_total = torch.where(num_total < limit, 0.0, num_total)
     valid = den_total >= limit
     adm2 = torch.where(valid, num_total / torch.where(valid, den_total, 1.0), 1.0)
-    return {"adm2": adm2.to(dtype), **features}
+    return {"adm2": adm2.to(dtype), **{f"adm_scale{s}": scales[:, s] for s in range(NUM_SCALES)}}
