@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from filteropt.datasets.sample import pan_clip
 from filteropt.media import libvmaf_on_tensors
+import filteropt.vmaf.vif as vif
 from filteropt.vmaf import VMAF
 from filteropt.vmaf.adm import adm_features, dwt_bands
 from filteropt.vmaf.motion import motion_features
@@ -33,6 +34,21 @@ def _generic_pair(size: int = 32, frames: int = 2) -> tuple[torch.Tensor, torch.
 def test_feature_gradcheck(name, fn):
     ref, dis = _generic_pair()
     assert torch.autograd.gradcheck(fn, (ref, dis), fast_mode=True, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 8])
+def test_vif_gradcheck_whole_frame_and_row_chunks(monkeypatch, chunk_rows):
+    """Both backward paths: a frame in one chunk (batched transposed blocks) and in row chunks.
+
+    Slow mode: fast mode's random projection let a gradient off by half on the chunked path pass.
+    """
+    if chunk_rows:
+        monkeypatch.setattr(vif, "_CHUNK_ELEMS", 5 * 32 * chunk_rows)  # rows of the 5 maps of 1 frame
+    chunks = vif._row_chunks(32, 0, 5 * 32, vif._ROW_BLOCK, vif._CHUNK_ELEMS)
+    assert (len(chunks) > 1) == bool(chunk_rows)
+    ref, dis = _generic_pair(frames=1)
+    fn = lambda d: torch.stack(list(vif_features(ref.detach(), d).values()))  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (dis,), atol=1e-6, rtol=1e-4)
 
 
 @pytest.mark.parametrize("model", ["vmaf_v0.6.1", "vmaf_v0.6.1neg"])

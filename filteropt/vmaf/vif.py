@@ -390,12 +390,18 @@ def _chunk_backward(maps: torch.Tensor, ref: torch.Tensor, dis: torch.Tensor, sc
     grad = maps if len(chans) == 5 else maps.new_empty(maps.shape[:2] + (len(chans),) + maps.shape[3:])
     _stat_grad(maps, gn, gd, limit, sigma_nsq, out=grad, chans=chans)  # d loss / d maps
     back_h = _band_apply(grad, w, scale, 1, -1, True)  # transpose of the horizontal pass
-    back = ref.new_zeros((c1 - c0, n, len(chans), w))  # transpose of the vertical pass, rows c0:c1
-    vblocks = _band_blocks(h, scale, 1, False, _ROW_BLOCK, ref.dtype, ref.device)
-    bh2, bv2 = back_h.view(b - a, -1), back.view(c1 - c0, -1)
-    for i in ids:
-        ba, bb, bc0, bc1, block, _ = vblocks[i]
-        bv2[bc0 - c0:bc1 - c0].addmm_(block.t(), bh2[ba - a:bb - a])
+    # transpose of the vertical pass, rows c0:c1
+    if (a, b, c0, c1) == (0, h, 0, h):  # the whole frame: row blocks of the transposed matrix, batched
+        back = ref.new_empty((h, n, len(chans), w))
+        truns = _band_runs(h, scale, 1, True, _ROW_BLOCK, ref.dtype, ref.device)
+        _vertical_runs(truns, back_h.view(h, -1), back.view(h, -1))
+    else:  # a band of rows: each block's transpose adds into the rows it read
+        back = ref.new_zeros((c1 - c0, n, len(chans), w))
+        vblocks = _band_blocks(h, scale, 1, False, _ROW_BLOCK, ref.dtype, ref.device)
+        bh2, bv2 = back_h.view(b - a, -1), back.view(c1 - c0, -1)
+        for i in ids:
+            ba, bb, bc0, bc1, block, _ = vblocks[i]
+            bv2[bc0 - c0:bc1 - c0].addmm_(block.t(), bh2[ba - a:bb - a])
     g = dict(zip(chans, back.unbind(2)))
     r, d = ref[c0:c1], dis[c0:c1]
     if grad_ref is not None:
