@@ -16,6 +16,8 @@ import struct
 import torch
 from torch.autograd.function import once_differentiable
 
+from filteropt.vmaf.masks import float_mask
+
 BORDER_FACTOR = 0.1
 DEFAULT_ENHN_GAIN_LIMIT = 100.0
 NORM_VIEW_DIST = 3.0
@@ -285,8 +287,8 @@ def _scale_maps(o: torch.Tensor, t: torch.Tensor, scale: int, gain: torch.Tensor
     restored part (`csf`, `masking_threshold`, `masked_restored`).
     """
     limit = o.abs() if gain is None else o.abs() * gain
-    same_sign = (o * t) > 0
-    r = torch.where(same_sign, torch.clamp(t, -limit, limit), 0.0)
+    same_sign = float_mask(torch.gt, o * t, 0.0)
+    r = torch.clamp(t, -limit, limit).mul_(same_sign)
     csf_a = csf(t - r, scale)
     threshold = masking_threshold(csf_a)
     csf_r = csf(r[_INNER], scale)
@@ -342,10 +344,11 @@ class _AdmScale(torch.autograd.Function):
         g_r = -g_a
         g_r[_INNER] += g_r_inner
         g_r = g_r * maps["same_sign"]
-        inside = t.abs() <= maps["limit"]
+        inside = float_mask(torch.le, t.abs(), maps["limit"])
         g_t = g_a + g_r * inside
         # outside the band r = +-limit with the sign of t, which is o's: d r / d o = gain
-        g_o = g_r * ~inside if gain is None else g_r * ~inside * gain
+        outside = inside.neg_().add_(1.0)
+        g_o = g_r * outside if gain is None else g_r * outside * gain
         csf_o = maps["csf_o"]
         g_o[_INNER] += den_coef * csf_o * csf_o.abs()
         return g_o, g_t, None, None
@@ -367,7 +370,7 @@ def adm_scale_totals(
     gain = None
     if enhn_gain_limit != 1.0:
         flag = angle_flag(o, t) if flag is None else flag
-        gain = torch.where(flag, enhn_gain_limit, 1.0).to(o.dtype)
+        gain = flag.to(o.dtype).mul_(enhn_gain_limit).clamp_min_(1.0)  # enhn_gain_limit where flagged, else 1
     num, den = _AdmScale.apply(o, t, gain, scale)
     return num, den, (region[1] - region[0]) * (region[3] - region[2])
 

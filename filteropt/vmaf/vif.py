@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from filteropt.vmaf.masks import float_mask
+
 NUM_SCALES = 4
 SIGMA_NSQ = 2.0
 DEFAULT_ENHN_GAIN_LIMIT = 100.0
@@ -260,11 +262,6 @@ def vif_statistic(mu1: torch.Tensor, mu2: torch.Tensor, xx: torch.Tensor, yy: to
     return num, den
 
 
-def _mask(cmp, x: torch.Tensor, value: float) -> torch.Tensor:
-    """Comparison as a 0/1 tensor of x's dtype (much faster on CPU than bool masks with where/masked_fill)."""
-    return cmp(x, value, out=torch.empty_like(x))
-
-
 def _frame_sums(x: torch.Tensor) -> torch.Tensor:
     """Per-frame sums of [S, N, W]: rows summed in x's dtype (like libvmaf), rows and frames in float64."""
     return x.sum(dim=2).sum(dim=0, dtype=torch.float64)
@@ -281,11 +278,11 @@ def _stat_sums(maps: torch.Tensor, limit: float, sigma_nsq: float) -> tuple[torc
     s1 = torch.addcmul(xx, mu1, mu1, value=-1.0)
     s2 = torch.addcmul(yy, mu2, mu2, value=-1.0).clamp_min_(0.0)
     s12 = torch.addcmul(xy, mu1, mu2, value=-1.0)
-    low = _mask(torch.lt, s1, sigma_nsq)
+    low = float_mask(torch.lt, s1, sigma_nsq)
     s1.clamp_min_(sigma_nsq)  # sigma1^2 where it matters, sigma_nsq elsewhere
     g = s12 / s1
     sv = torch.addcmul(s2, g, s12, value=-1.0).clamp_min_(EPS).add_(sigma_nsq)
-    keep = _mask(torch.ge, s2, EPS).sub_(low).clamp_min_(0.0)  # num = 0 where sigma2^2 < eps, other rule if low
+    keep = float_mask(torch.ge, s2, EPS).sub_(low).clamp_min_(0.0)  # num = 0 where sigma2^2 < eps, other rule if low
     q = g.clamp_(0.0, limit).square_().mul_(keep).mul_(s1).div_(sv)  # g = 0 where sigma12 < 0
     num = q.add_(1.0).log2_().addcmul_(low, s2.mul_(-sigma_max_inv).add_(1.0))
     den = s1.div_(sigma_nsq).add_(1.0).log2_()  # exactly 1 where sigma1^2 < sigma_nsq
@@ -312,14 +309,14 @@ def _stat_grad(maps: torch.Tensor, gn: torch.Tensor, gd: torch.Tensor, limit: fl
     s1 = torch.addcmul(xx, mu1, mu1, value=-1.0)
     s2 = torch.addcmul(yy, mu2, mu2, value=-1.0)
     s12 = torch.addcmul(xy, mu1, mu2, value=-1.0)
-    low = _mask(torch.lt, s1, sigma_nsq)
-    low_s2 = _mask(torch.ge, s2, 0.0).mul_(low) if need_dis else None  # num = 1 - s2 sigma_max_inv varies
+    low = float_mask(torch.lt, s1, sigma_nsq)
+    low_s2 = float_mask(torch.ge, s2, 0.0).mul_(low) if need_dis else None  # num = 1 - s2 sigma_max_inv varies
     s1.clamp_min_(sigma_nsq)
     s2.clamp_min_(0.0)
     g0 = s12 / s1
-    keep = _mask(torch.ge, s2, EPS).sub_(low).clamp_min_(0.0)  # where num = log2(1 + q) varies
+    keep = float_mask(torch.ge, s2, EPS).sub_(low).clamp_min_(0.0)  # where num = log2(1 + q) varies
     sv0 = torch.addcmul(s2, g0, s12, value=-1.0)
-    sv_live = _mask(torch.ge, sv0, EPS)
+    sv_live = float_mask(torch.ge, sv0, EPS)
     inv_p = sv0.clamp_min_(EPS).add_(sigma_nsq).reciprocal_()  # P
     g = g0.clamp(0.0, limit).mul_(keep)  # 0 where num is constant (incl. sigma12 < 0)
     g_p = g * inv_p
@@ -327,7 +324,7 @@ def _stat_grad(maps: torch.Tensor, gn: torch.Tensor, gd: torch.Tensor, limit: fl
     q = gg_p * s1
     dlog = (q + 1.0).reciprocal_().mul_(gn * inv_ln2)  # gn * d num / d q
     q_p = q.mul_(inv_p).mul_(sv_live)  # [sv live] q P
-    u = g_p.mul_(_mask(torch.le, g0, limit))  # [g live] g P
+    u = g_p.mul_(float_mask(torch.le, g0, limit))  # [g live] g P
     z = q_p * g0
     a12 = torch.add(u, z, out=o[4]).mul_(dlog).mul_(2.0)  # d / d s12
     if need_ref:  # d / d s1: g^2 P - g0 (2 u + z), and den's gd / (ln2 (sigma_nsq + s1)) where not low
