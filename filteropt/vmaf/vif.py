@@ -9,9 +9,10 @@ den.  vif_scaleS = num / den, clamped at 0 for s > 0 (libvmaf's default min valu
 
 Speed and memory: each 1-D blur is a banded matrix product (the mirror borders folded into the
 band) done block by block, the equal interior blocks as one batched matmul; each scale is
-processed in equal row chunks of a few MiB (moments, both blur passes and the statistic while the
-chunk is in cache) with a hand-written backward, so autograd keeps only the five blurred maps of
-each scale and no buffer is large enough to be freshly mapped (and page-faulted) on every call.
+processed in equal row chunks of up to 16 MiB (moments, both blur passes and the statistic one
+chunk at a time) with a hand-written backward, so autograd keeps only the five blurred maps of
+each scale and no buffer is above glibc's 32 MiB limit for reusing freed memory (larger ones are
+freshly mapped, and page-faulted, on every call).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ DEFAULT_ENHN_GAIN_LIMIT = 100.0
 MIN_SIZE = 16
 _ROW_BLOCK = 8  # rows per block of the vertical banded products
 _COL_BLOCK = 32  # columns per block of the horizontal banded products
-_CHUNK_ELEMS = 1 << 21  # elements (all five maps) per row chunk of a scale, ~8 MiB in float32
+_CHUNK_ELEMS = 1 << 22  # elements (all five maps) per row chunk of a scale, 16 MiB in float32
 
 
 def _f32(x: float) -> float:
