@@ -91,8 +91,9 @@ def _tap_sum(views: list[torch.Tensor], out: torch.Tensor, scratch: torch.Tensor
 
 def _tap_sum_adjoint(grad: torch.Tensor, views: list[torch.Tensor]) -> None:
     """Adjoint of `_tap_sum`: views[k] += lo[k] * grad[0] + hi[k] * grad[1] (views may overlap)."""
+    lo, hi = grad.unbind(0)
     for k, view in enumerate(views):
-        view.add_(grad[0], alpha=DB2_LO[k]).add_(grad[1], alpha=DB2_HI[k])
+        view.add_(lo, alpha=DB2_LO[k]).add_(hi, alpha=DB2_HI[k])
 
 
 class _Dwt(torch.autograd.Function):
