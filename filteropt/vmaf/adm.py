@@ -331,7 +331,8 @@ class _AdmScale(torch.autograd.Function):
         weights = _csf_tensor(scale, o.dtype, o.device)
         # d sum |x|^3 / dx = 3 x |x|; the reference's subbands are weighted by the CSF
         num_coef = (3.0 * grad_num).to(o.dtype)[..., None, None]
-        den_coef = (3.0 * grad_den * _csf_tensor(scale, torch.float64, o.device).view(1, 3)).to(o.dtype)[..., None, None]
+        weights64 = _csf_tensor(scale, torch.float64, o.device).view(1, 3)
+        den_coef = (3.0 * grad_den * weights64).to(o.dtype)[..., None, None]
         # visible = max(|csf_r| - threshold, 0) >= 0, and its pooled term's slope visible^2 is 0 where it is 0
         visible = maps["visible"]
         g_visible = num_coef * visible * visible
