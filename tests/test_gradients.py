@@ -8,8 +8,7 @@ import torch.nn.functional as F
 
 from filteropt.datasets.sample import pan_clip
 from filteropt.media import libvmaf_on_tensors
-import filteropt.vmaf.vif as vif
-from filteropt.vmaf import VMAF
+from filteropt.vmaf import VMAF, vif
 from filteropt.vmaf.adm import adm_features, dwt_bands
 from filteropt.vmaf.motion import motion_features
 from filteropt.vmaf.vif import vif_features
