@@ -389,10 +389,8 @@ def _chunk_backward(maps: torch.Tensor, ref: torch.Tensor, dis: torch.Tensor, sc
     _stat_grad(maps, gn, gd, limit, sigma_nsq, out=grad, chans=chans)  # d loss / d maps
     back_h = _band_apply(grad, w, scale, 1, -1, True)  # transpose of the horizontal pass
     # transpose of the vertical pass, rows c0:c1
-    if (a, b, c0, c1) == (0, h, 0, h):  # the whole frame: row blocks of the transposed matrix, batched
-        back = ref.new_empty((h, n, len(chans), w))
-        truns = _band_runs(h, scale, 1, True, _ROW_BLOCK, ref.dtype, ref.device)
-        _vertical_runs(truns, back_h.view(h, -1), back.view(h, -1))
+    if (a, b, c0, c1) == (0, h, 0, h):  # the whole frame: the transposed matrix, batched like the forward
+        back = _band_apply(back_h, h, scale, 1, 0, True)
     else:  # a band of rows: each block's transpose adds into the rows it read
         back = ref.new_zeros((c1 - c0, n, len(chans), w))
         vblocks = _band_blocks(h, scale, 1, False, _ROW_BLOCK, ref.dtype, ref.device)
