@@ -2,7 +2,9 @@
 
 At 576x324 and 1920x1080 (a pan over a photo, with noise): libvmaf through ffmpeg (integer
 and float models), and vmaf-torch and ours, forward and forward+backward (w.r.t. the distorted
-frames) on one frame pair and on a few frames, each implementation timed in its own fresh
+frames) on one frame pair and on a few frames. Our forward without autograd is compiled with
+numba; the 'ours pytorch' rows show the PyTorch forward (what training runs before its backward)
+for comparison. Each implementation is timed in its own fresh
 process (--rounds of them, alternating); peak memory of forward+backward of one 1080p pair,
 each in a fresh process too (peak RSS minus the RSS after imports and inputs).
 
@@ -36,6 +38,7 @@ from filteropt.datasets.sample import pan_clip
 from filteropt.media import ffmpeg_exe, write_y4m
 from filteropt.memory import keep_freed_memory
 from filteropt.vmaf import VMAF
+from filteropt.vmaf.vmaf import NUMBA_ENV
 
 SIZES = ((576, 324), (1920, 1080))
 MODEL = "vmaf_float_v0.6.1"
@@ -45,6 +48,8 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Stat = Callable[[list[float]], float]
 STATS: dict[str, Stat] = {"median": statistics.median, "min": min}
 ALLOCATORS = ("keep", "default")
+# ours: float mode (forward compiled with numba); ours pytorch: the same with the PyTorch forward
+IMPLS = ("ours", "ours pytorch", "ours exact")
 
 
 def set_allocator(allocator: str) -> bool:
@@ -100,9 +105,15 @@ def libvmaf_ms_per_frame(ref: torch.Tensor, dis: torch.Tensor, threads: int, rep
 # ---------------------------------------------------------------- torch implementations
 
 def torch_metric(impl: str) -> ScoreFn:
-    """Per-frame score function f(ref, dis) -> scores of `impl`: 'ours', 'ours exact' or 'vmaf-torch'."""
+    """Per-frame score function f(ref, dis) -> scores of `impl` (one of IMPLS or 'vmaf-torch').
+
+    'ours' forward without autograd is the compiled (numba) pass; 'ours pytorch' turns it off
+    (in its own child process), so that row shows the PyTorch forward that training runs.
+    """
     if impl == "vmaf-torch":
         return vmaf_torch_metric(import_vmaf_torch())
+    if impl == "ours pytorch":
+        os.environ[NUMBA_ENV] = "0"
     metric = VMAF(MODEL, clip=False, mode="exact" if impl == "ours exact" else "float")
     return lambda ref, dis: metric(ref, dis).scores
 
@@ -309,7 +320,7 @@ def main() -> int:
     kept = set_allocator(args.allocator)
     stat = STATS[args.stat]
     load_start = os.getloadavg()[0]
-    impls = ["ours", "ours exact"] + (["vmaf-torch"] if import_vmaf_torch() is not None else [])
+    impls = list(IMPLS) + (["vmaf-torch"] if import_vmaf_torch() is not None else [])
     if "vmaf-torch" not in impls:
         print(VMAF_TORCH_MISSING)
     print(f"CPU, {cores} threads, torch {torch.__version__}, float32; our model {MODEL}; "
@@ -329,14 +340,16 @@ def main() -> int:
     timings = torch_timings(impls, pairs, args)
     peak_size = f"{PEAK_SIZE[0]}x{PEAK_SIZE[1]}"
     ref, dis = pairs[peak_size]
-    peaks = {impl: peak_memory_mib(impl, ref[:1].contiguous(), dis[:1].contiguous(), args.allocator) for impl in impls}
+    peaks = {impl: peak_memory_mib(impl, ref[:1].contiguous(), dis[:1].contiguous(), args.allocator)
+             for impl in impls if impl != "ours pytorch"}  # the same backward as ours
     rows: list[list[object]] = []
     for size in pairs:
         rows += lib_rows[size]
         for frames in (1, args.frames):
             for impl in impls:
                 f, fb = timings[impl, size, frames]
-                rows.append([impl, size, frames, f, fb, peaks[impl] if size == peak_size and frames == 1 else None])
+                peak = peaks.get(impl) if size == peak_size and frames == 1 else None
+                rows.append([impl, size, frames, f, fb, peak])
     print()
     print_table(["impl", "size", "frames", "fwd ms/frame", "fwd+bwd ms/frame", "peak MiB"], rows)
     print()
@@ -356,6 +369,8 @@ def main() -> int:
                          6.0))
         print(ratio_line(f"ours peak memory / vmaf-torch's ({peak_size} pair)",
                          {"ratio": peaks["ours"] / peaks["vmaf-torch"]}, 0.5, higher_is_better=False))
+        slow = ", ".join(f"{s} x{n} {fwd['vmaf-torch', s, n] / fwd['ours pytorch', s, n]:.2f}x" for _, s, n in keys)
+        print(f"      (no target) ours pytorch forward vs vmaf-torch: {slow}")
     return 0
 
 

@@ -9,6 +9,7 @@ from filteropt.datasets.sample import gaussian_noise, pan_clip
 from filteropt.media import libvmaf_on_tensors
 from filteropt.media.transform import ffmpeg_filter_frames, x265_roundtrip
 from filteropt.vmaf import VMAF
+from filteropt.vmaf.vmaf import uses_numba
 
 VIF_ADM = ("adm2", "adm_scale0", "adm_scale1", "adm_scale2", "adm_scale3",
            "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3")
@@ -76,6 +77,22 @@ def test_features_and_score_match_libvmaf_float(case, dtype):
     assert score_delta.max() <= 0.005, score_delta
     if kind.startswith("unsharp=7:7:2.0"):
         assert lib.column("vmaf").max() > 100  # strong sharpening goes above 100 unclipped
+
+
+def test_compiled_forward_reproduces_libvmaf_float_features(case):
+    """Without autograd, float32 frames are scored by the compiled pass in libvmaf's own float32
+    arithmetic order: its VIF and ADM features equal libvmaf's log to about its six printed decimals."""
+    ref, dis, bit_depth, _, lib = case
+    with torch.no_grad():
+        assert uses_numba(ref, dis)
+        ours = VMAF("vmaf_v0.6.1", clip=False, bit_depth=bit_depth)(ref, dis)
+        neg = VMAF("vmaf_v0.6.1neg", clip=False, bit_depth=bit_depth)(ref, dis)
+    for name in VIF_ADM:
+        # the log's rounding to 6 decimals (5e-7), our float32 result's (6e-8) and ADM's pooling,
+        # which libvmaf ends in float32 and we in float64
+        assert (ours.features[name].double() - lib.column(name)).abs().max() <= 1e-6, name
+        assert (neg.features[name].double() - lib.column(f"{name}_egl_1")).abs().max() <= 1e-6, name
+    assert (ours.scores.double() - lib.column("vmaf")).abs().max() <= 2e-4
 
 
 def test_neg_features_match_libvmaf_gain_limited_extractors(case):

@@ -253,6 +253,16 @@ def crop_with_halo(x: torch.Tensor, region: tuple[int, int, int, int]) -> torch.
     return _halo(_halo(x, -2, top, bottom), -1, left, right)
 
 
+def pooled_pixels(height: int, width: int) -> list[int]:
+    """Pixels of each scale's pooling region for frames of height x width."""
+    pixels = []
+    for _ in range(NUM_SCALES):
+        height, width = (height + 1) // 2, (width + 1) // 2
+        top, bottom, left, right = pooling_region(height, width)
+        pixels.append((bottom - top) * (right - left))
+    return pixels
+
+
 def noise_floor(num_pixels: int, weight: float = NOISE_WEIGHT) -> float:
     """libvmaf's additive constant (pixels * weight)^(1/3) per pooled subband, in float32."""
     return _f32(_f32(num_pixels * weight) ** CUBE_ROOT_EXP)
@@ -400,7 +410,7 @@ def adm_features(
     frames = torch.cat([ref[:, 0], dis[:, 0]])  # [2N, H, W]: both clips go through one DWT
     frames32 = frames.detach().float() if track32 else None
     offset = 128.0  # libvmaf works on pixel - 128
-    num_totals, den_totals, floors = [], [], []
+    num_totals, den_totals, pixels_per_scale = [], [], []
     for scale in range(NUM_SCALES):
         bands = dwt_bands(frames, offset)  # [4, 2N, h, w]: a, h, v, d
         flag = None
@@ -415,12 +425,23 @@ def adm_features(
         num, den, pixels = adm_scale_totals(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
         num_totals.append(num)
         den_totals.append(den)
-        floors.append(noise_floor(pixels))
+        pixels_per_scale.append(pixels)
         frames, offset = bands[0], 0.0
+    return adm_features_from_totals(torch.stack(num_totals, 1), torch.stack(den_totals, 1), pixels_per_scale,
+                                    height, width, dtype)
+
+
+def adm_features_from_totals(num_totals: torch.Tensor, den_totals: torch.Tensor, pixels: list[int], height: int,
+                             width: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """{'adm2', 'adm_scale0'..'adm_scale3'} [N] in dtype from the cube totals [N, 4 scales, 3 bands].
+
+    pixels: each scale's pooled pixel count; height, width: the frames'.
+    """
     # all scales' cube roots at once: [N, 4 scales, 3 bands] -> per-scale sums [N, 4]
-    floor = torch.tensor(floors, dtype=torch.float64, device=ref.device).view(1, NUM_SCALES, 1)
-    num = _cube_root(torch.stack(num_totals, 1), floor).sum(-1)
-    den = _cube_root(torch.stack(den_totals, 1), floor).sum(-1)
+    floors = [noise_floor(p) for p in pixels]
+    floor = torch.tensor(floors, dtype=torch.float64, device=num_totals.device).view(1, NUM_SCALES, 1)
+    num = _cube_root(num_totals, floor).sum(-1)
+    den = _cube_root(den_totals, floor).sum(-1)
     scales = (num / den).to(dtype)
     num_total, den_total = num.sum(1), den.sum(1)
     limit = 1e-10 * (width * height) / (1920.0 * 1080.0)

@@ -480,6 +480,11 @@ def vif_features(ref: torch.Tensor, dis: torch.Tensor,
     enhn_gain_limit is 100 for the standard models and 1.0 for the NEG ones.
     """
     num, den = vif_num_den(ref, dis, enhn_gain_limit)
+    return vif_features_from_sums(num, den, ref.dtype)
+
+
+def vif_features_from_sums(num: torch.Tensor, den: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """{'vif_scale0'..'vif_scale3': [N]} in dtype from per-frame, per-scale sums num, den [N, 4]."""
     ratio = num / den
-    ratio = torch.cat([ratio[:, :1], ratio[:, 1:].clamp_min(0.0)], dim=1).to(ref.dtype)
+    ratio = torch.cat([ratio[:, :1], ratio[:, 1:].clamp_min(0.0)], dim=1).to(dtype)
     return {f"vif_scale{s}": ratio[:, s] for s in range(NUM_SCALES)}
