@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from filteropt.datasets.sample import pan_clip
 from filteropt.vmaf import VMAF, adm
-from filteropt.vmaf.numba_forward import _DB2, _dwt
+from filteropt.vmaf.numba_forward import _DB2, _dwt, frame_sums
 from filteropt.vmaf.vmaf import NUMBA_ENV, uses_numba
 
 
@@ -109,3 +113,31 @@ def test_dwt_is_bit_identical_to_the_pytorch_dwt(height, width):
     expected = adm.dwt_bands(x, 128.0)[:, 0].numpy()
     assert ours.shape == expected.shape
     assert (ours == expected).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_a_thread_pool_of_its_own(small_clip):
+    """A child forked after the pool started (e.g. a DataLoader worker) does not wait on its
+    parent's threads, which it does not have. (torch's own CPU ops want torch.set_num_threads(1)
+    in such a child, so the child calls the compiled pass directly.)"""
+    dis = _sharpened_noisy(small_clip)
+    expected = frame_sums(small_clip, dis, 100.0, 100.0)  # starts the pool in this process
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if it gets the same sums
+        code = 1
+        try:
+            got = frame_sums(small_clip, dis, 100.0, 100.0)
+            code = 0 if all(torch.equal(a, b) for a, b in zip(got, expected)) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -17,6 +17,7 @@ code on disk (the first use compiles for a few seconds).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -385,22 +386,22 @@ def _adm_frame(ref: np.ndarray, dis: np.ndarray, limit: float, num: np.ndarray, 
 # so that two threads finish a single frame pair together
 _SCALE0_BANDS = 3
 _POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
+_POOL_KEY = (0, 0)  # (process id, workers) of _POOL: a forked child starts a pool of its own
 _POOL_LOCK = threading.Lock()
 
 
 def _run(tasks: list[Callable[[], None]]) -> None:
     """Run the tasks on torch.get_num_threads() threads (inline for one)."""
-    global _POOL, _POOL_SIZE
+    global _POOL, _POOL_KEY
     workers = min(torch.get_num_threads(), len(tasks))
     if workers <= 1:
         for task in tasks:
             task()
         return
     with _POOL_LOCK:
-        if _POOL is None or _POOL_SIZE < workers:
+        if _POOL is None or _POOL_KEY[0] != os.getpid() or _POOL_KEY[1] < workers:
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="filteropt-vmaf")
-            _POOL_SIZE = workers
+            _POOL_KEY = (os.getpid(), workers)
         pool = _POOL
     for future in [pool.submit(task) for task in tasks]:
         future.result()
