@@ -52,7 +52,8 @@ def _log2_row(arg, arg_bits, out, mant, mant_bits):
     """out = log2(arg) for arg >= 1 (float32 rows; *_bits are int32 views of arg and mant).
 
     Exponent from the bits, then log2 of the mantissa m in [sqrt(1/2), sqrt(2)) by the series
-    2/ln2 (s + s^3/3 + ... + s^9/9), s = (m - 1)/(m + 1): within a float32 ulp of log2.
+    2/ln2 (s + s^3/3 + ... + s^9/9), s = (m - 1)/(m + 1): within 3 float32 ulps of log2 (libm's
+    log2f is within 1; either way far below what the per-frame sums resolve).
     """
     c1, c3, c5, c7, c9 = _LOG2_COEFFS
     for j in range(arg.shape[0]):
