@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import torch
@@ -422,13 +423,11 @@ def frame_sums(ref: torch.Tensor, dis: torch.Tensor, adm_enhn_gain_limit: float,
     scale0 = np.zeros((n, 2, h), np.float32)  # VIF scale 0 per row: (num, den)
     adm_num, adm_den = np.zeros((n, adm.NUM_SCALES, 3)), np.zeros((n, adm.NUM_SCALES, 3))
     tasks: list[Callable[[], None]] = []
-    for i in range(n):
-        ri, di, num0, den0 = r[i], d[i], scale0[i, 0], scale0[i, 1]
-        tasks.append(lambda ri=ri, di=di, i=i: _vif_coarse_scales(ri, di, vif_enhn_gain_limit, vif_num[i], vif_den[i]))
-        tasks.append(lambda ri=ri, di=di, i=i: _adm_frame(ri, di, adm_enhn_gain_limit, adm_num[i], adm_den[i]))
-        for b in range(_SCALE0_BANDS):
-            tasks.append(lambda ri=ri, di=di, b=b, num0=num0, den0=den0: _vif_scale0_band(
-                ri, di, vif_enhn_gain_limit, bands[b], bands[b + 1], num0, den0))
+    for i in range(n):  # each task writes its own rows of the arrays above
+        tasks.append(partial(_vif_coarse_scales, r[i], d[i], vif_enhn_gain_limit, vif_num[i], vif_den[i]))
+        tasks.append(partial(_adm_frame, r[i], d[i], adm_enhn_gain_limit, adm_num[i], adm_den[i]))
+        tasks += [partial(_vif_scale0_band, r[i], d[i], vif_enhn_gain_limit, int(bands[b]), int(bands[b + 1]),
+                          scale0[i, 0], scale0[i, 1]) for b in range(_SCALE0_BANDS)]
     _run(tasks)
     for i in range(n):
         vif_num[i, 0], vif_den[i, 0] = _f32_total(scale0[i, 0]), _f32_total(scale0[i, 1])
