@@ -73,17 +73,20 @@ def _log2_row(arg, arg_bits, out, mant, mant_bits):
 
 
 @njit(**_JIT)
-def _blur_row(padded, out, taps, w: int) -> None:
-    """out[j] = sum over k in order of taps[k] * padded[j + k], j < w (a mirrored row of w + 2 half)."""
-    n = taps.shape[0]
-    half = n // 2
-    for p in range(half):  # libvmaf's mirror
+def _mirror_pad(padded, half: int, w: int) -> None:
+    """Fill the `half` entries on each side of padded[half:half + w] with libvmaf's mirror."""
+    for p in range(half):
         padded[half - 1 - p] = padded[half + 1 + p]
         padded[half + w + p] = padded[half + w - 2 - p]
-    t = taps[0]
-    for j in range(w):
-        out[j] = t * padded[j]
-    for k in range(1, n):
+
+
+@njit(**_JIT)
+def _blur_row(padded, out, taps, w: int) -> None:
+    """out[j] = sum over k in order of taps[k] * padded[j + k], j < w (padded: a row, mirrored here)."""
+    n = taps.shape[0]
+    _mirror_pad(padded, n // 2, w)
+    out[:] = 0.0  # libvmaf's accumulators start at 0
+    for k in range(n):
         t = taps[k]
         src = padded[k:k + w]
         for j in range(w):
@@ -101,22 +104,17 @@ def _vif_downsample(x, offset: float, taps):
     acc = padded[half:half + w]
     off = np.float32(offset)
     for i in range(h // 2):
-        t = taps[0]
-        src = x[_mirror(2 * i - half, h)]
-        for j in range(w):
-            acc[j] = t * (src[j] - off)
-        for k in range(1, n):
+        acc[:] = 0.0
+        for k in range(n):
             t = taps[k]
             src = x[_mirror(2 * i - half + k, h)]
             for j in range(w):
                 acc[j] += t * (src[j] - off)
-        for p in range(half):
-            padded[half - 1 - p] = padded[half + 1 + p]
-            padded[half + w + p] = padded[half + w - 2 - p]
+        _mirror_pad(padded, half, w)
         dst = out[i]
         for j in range(w // 2):
-            s = taps[0] * padded[2 * j]
-            for k in range(1, n):
+            s = np.float32(0.0)
+            for k in range(n):
                 s += taps[k] * padded[2 * j + k]
             dst[j] = s
     return out
@@ -152,25 +150,17 @@ def _vif_rows(ref, dis, offset: float, taps, limit: float, sigma_nsq: float, eps
         pads[3, half:half + w], pads[4, half:half + w]
     off = np.float32(offset)
     for i in range(first, stop):
+        pads[:, :] = 0.0  # libvmaf's accumulators start at 0
         for k in range(n):
             t = taps[k]
             r, d = ref[_mirror(i - half + k, h)], dis[_mirror(i - half + k, h)]
-            if k == 0:
-                for j in range(w):
-                    a, b = r[j] - off, d[j] - off
-                    p0[j] = t * a
-                    p1[j] = t * b
-                    p2[j] = t * (a * a)
-                    p3[j] = t * (b * b)
-                    p4[j] = t * (a * b)
-            else:
-                for j in range(w):
-                    a, b = r[j] - off, d[j] - off
-                    p0[j] += t * a
-                    p1[j] += t * b
-                    p2[j] += t * (a * a)
-                    p3[j] += t * (b * b)
-                    p4[j] += t * (a * b)
+            for j in range(w):
+                a, b = r[j] - off, d[j] - off
+                p0[j] += t * a
+                p1[j] += t * b
+                p2[j] += t * (a * a)
+                p3[j] += t * (b * b)
+                p4[j] += t * (a * b)
         for c in range(5):
             _blur_row(pads[c], maps[c], taps, w)
         mu1, mu2, xx, yy, xy = maps[0], maps[1], maps[2], maps[3], maps[4]
