@@ -369,8 +369,8 @@ class _AdmScale(torch.autograd.Function):
 def adm_scale_totals(
     ref_bands: torch.Tensor, dis_bands: torch.Tensor, scale: int,
     enhn_gain_limit: float = DEFAULT_ENHN_GAIN_LIMIT, flag: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Cube totals [N,3] (float64) of one scale's numerator and denominator, and the pooled pixel count.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cube totals [N,3] (float64) of one scale's numerator and denominator.
 
     From (h, v, d) subbands [N,3,h,w]; the scale's numerator is the sum over bands of
     `_cube_root(total, noise floor)`, likewise its denominator.
@@ -383,8 +383,7 @@ def adm_scale_totals(
     if enhn_gain_limit != 1.0:
         flag = angle_flag(o, t) if flag is None else flag
         gain = flag.to(o.dtype).mul_(enhn_gain_limit).clamp_min_(1.0)  # enhn_gain_limit where flagged, else 1
-    num, den = _AdmScale.apply(o, t, gain, scale)
-    return num, den, (region[1] - region[0]) * (region[3] - region[2])
+    return _AdmScale.apply(o, t, gain, scale)
 
 
 def adm_features(
@@ -410,7 +409,7 @@ def adm_features(
     frames = torch.cat([ref[:, 0], dis[:, 0]])  # [2N, H, W]: both clips go through one DWT
     frames32 = frames.detach().float() if track32 else None
     offset = 128.0  # libvmaf works on pixel - 128
-    num_totals, den_totals, pixels_per_scale = [], [], []
+    num_totals, den_totals = [], []
     for scale in range(NUM_SCALES):
         bands = dwt_bands(frames, offset)  # [4, 2N, h, w]: a, h, v, d
         flag = None
@@ -422,23 +421,19 @@ def adm_features(
                 flag = angle_flag(crop_with_halo(detail32[:n], region), crop_with_halo(detail32[n:], region))
                 frames32 = bands32[0]
         detail = bands[1:].transpose(0, 1)  # [2N, 3, h, w]
-        num, den, pixels = adm_scale_totals(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
+        num, den = adm_scale_totals(detail[:n], detail[n:], scale, enhn_gain_limit, flag)
         num_totals.append(num)
         den_totals.append(den)
-        pixels_per_scale.append(pixels)
         frames, offset = bands[0], 0.0
-    return adm_features_from_totals(torch.stack(num_totals, 1), torch.stack(den_totals, 1), pixels_per_scale,
-                                    height, width, dtype)
+    return adm_features_from_totals(torch.stack(num_totals, 1), torch.stack(den_totals, 1), height, width, dtype)
 
 
-def adm_features_from_totals(num_totals: torch.Tensor, den_totals: torch.Tensor, pixels: list[int], height: int,
-                             width: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """{'adm2', 'adm_scale0'..'adm_scale3'} [N] in dtype from the cube totals [N, 4 scales, 3 bands].
-
-    pixels: each scale's pooled pixel count; height, width: the frames'.
-    """
+def adm_features_from_totals(num_totals: torch.Tensor, den_totals: torch.Tensor, height: int, width: int,
+                             dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """{'adm2', 'adm_scale0'..'adm_scale3'} [N] in dtype from the cube totals [N, 4 scales, 3 bands]
+    of frames of height x width."""
     # all scales' cube roots at once: [N, 4 scales, 3 bands] -> per-scale sums [N, 4]
-    floors = [noise_floor(p) for p in pixels]
+    floors = [noise_floor(p) for p in pooled_pixels(height, width)]
     floor = torch.tensor(floors, dtype=torch.float64, device=num_totals.device).view(1, NUM_SCALES, 1)
     num = _cube_root(num_totals, floor).sum(-1)
     den = _cube_root(den_totals, floor).sum(-1)

@@ -12,7 +12,7 @@ from torch import nn
 
 from filteropt.errors import FilteroptError
 from filteropt.vmaf.adm import MIN_SIZE as ADM_MIN_SIZE
-from filteropt.vmaf.adm import adm_features, adm_features_from_totals, pooled_pixels
+from filteropt.vmaf.adm import adm_features, adm_features_from_totals
 from filteropt.vmaf.integer_adm import integer_adm_features
 from filteropt.vmaf.integer_motion import integer_motion_features
 from filteropt.vmaf.integer_vif import integer_vif_features
@@ -122,7 +122,7 @@ def frame_features(ref: torch.Tensor, dis: torch.Tensor, bit_depth: int = 8,
         vif_num, vif_den, adm_num, adm_den = _numba_forward().frame_sums(ref8, dis8, adm_enhn_gain_limit,
                                                                          vif_enhn_gain_limit)
         height, width = ref.shape[-2:]
-        features = adm_features_from_totals(adm_num, adm_den, pooled_pixels(height, width), height, width, ref.dtype)
+        features = adm_features_from_totals(adm_num, adm_den, height, width, ref.dtype)
         features.update(vif_features_from_sums(vif_num, vif_den, ref.dtype))
         return features
     # a few frames at a time (about one 1080p frame of pixels): faster on CPU caches, less memory
